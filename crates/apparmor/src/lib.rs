@@ -1,0 +1,3 @@
+//! The AppArmor policy language in pure Rust.
+//!
+//! See `ARCHITECTURE.md` at the repository root for what this crate owns.

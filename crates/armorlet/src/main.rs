@@ -1,0 +1,45 @@
+//! The `armorlet` binary: argument parsing and dispatch only.
+//!
+//! Each subcommand lives in `commands/`; the work itself is done by the library crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Kubernetes AppArmor and seccomp confinement on one machine, and the tools to author profiles.
+#[derive(Debug, Parser)]
+#[command(name = "armorlet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// AppArmor profile language: check, list profile names, explain decisions.
+    #[command(subcommand)]
+    Apparmor(commands::apparmor::Command),
+    /// Seccomp profiles: check, compile to BPF, explain, diff.
+    #[command(subcommand)]
+    Seccomp(commands::seccomp::Command),
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Apparmor(cmd) => cmd.run(),
+        Command::Seccomp(cmd) => cmd.run(),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("armorlet: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
