@@ -24,6 +24,8 @@ enum Command {
     /// Seccomp profiles: check, compile to BPF, explain, diff.
     #[command(subcommand)]
     Seccomp(commands::seccomp::Command),
+    /// Start the control plane: the Kubernetes API server and its store.
+    Up(commands::up::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -31,6 +33,7 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Apparmor(cmd) => cmd.run(),
         Command::Seccomp(cmd) => cmd.run(),
+        Command::Up(args) => commands::up::run(args),
     }
 }
 

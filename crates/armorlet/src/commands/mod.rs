@@ -2,3 +2,4 @@
 
 pub mod apparmor;
 pub mod seccomp;
+pub mod up;

@@ -2,22 +2,61 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use armorlet_apparmor::ParseOptions;
 use clap::Subcommand;
+
+mod check;
+mod explain;
+mod names;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check profiles; exit 0 when all are valid, 1 otherwise.
-    Check {
-        /// Profile files.
-        #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
-    },
+    Check(check::Args),
+    /// Print the profile names a file defines, as `apparmor_parser -N` does.
+    Names(names::Args),
+    /// Explain how a profile decides one request (exit 0 allow, 1 deny, 2 error).
+    Explain(Box<explain::Args>),
 }
 
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
-            Command::Check { .. } => anyhow::bail!("apparmor check: not implemented yet"),
+            Command::Check(a) => check::run(a),
+            Command::Names(a) => names::run(a),
+            Command::Explain(a) => explain::run(*a),
         }
+    }
+}
+
+/// Where `include <...>` is searched, shared by every subcommand that reads policy.
+#[derive(Debug, clap::Args)]
+pub struct IncludeArgs {
+    /// Search directory for `include <...>` (repeatable), like apparmor_parser's `-I`.
+    #[arg(
+        short = 'I',
+        long = "include-dir",
+        visible_alias = "include",
+        value_name = "DIR"
+    )]
+    pub include_dirs: Vec<PathBuf>,
+    /// Base directory searched after the `-I` directories, as apparmor_parser's `-b`.
+    #[arg(
+        short = 'b',
+        long = "base",
+        value_name = "DIR",
+        default_value = "/etc/apparmor.d"
+    )]
+    pub base: PathBuf,
+}
+
+impl IncludeArgs {
+    /// The parse options: `-I` directories in order, then the base directory.
+    pub fn parse_options(&self) -> ParseOptions {
+        let mut include_dirs = self.include_dirs.clone();
+        include_dirs.push(self.base.clone());
+        ParseOptions { include_dirs }
     }
 }

@@ -1,0 +1,243 @@
+//! First-start material in the data directory: a CA, a serving certificate, the admin token, and
+//! the kubeconfig kubectl reads.
+//!
+//! | file | content |
+//! |---|---|
+//! | `pki/ca.crt`, `pki/ca.key` | the cluster CA |
+//! | `pki/apiserver.crt`, `pki/apiserver.key` | serving certificate for localhost, 127.0.0.1, ::1 and the listen IP |
+//! | `admin-token` | the admin bearer token (mode 0600) |
+//! | `kubeconfig` | cluster, user and context for kubectl (mode 0600) |
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
+
+/// Failures while preparing credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificate generation failed.
+    #[error("generating certificates: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// A PEM file could not be parsed.
+    #[error("{path}: invalid PEM: {source}")]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls rejected the certificate or key.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+type Result<T> = std::result::Result<T, CredentialsError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CredentialsError + '_ {
+    move |source| CredentialsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `contents` atomically (temp file + rename) with mode 0600.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+        f.write_all(contents).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// The credentials of a data directory.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Path of the serving certificate.
+    pub cert_path: PathBuf,
+    /// Path of the serving key.
+    pub key_path: PathBuf,
+}
+
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Credentials {
+    /// Loads the credentials from `data_dir`, generating whatever is missing. `listen` is added
+    /// to the serving certificate's names when it is a specific address.
+    pub fn load_or_create(data_dir: &Path, listen: SocketAddr) -> Result<Self> {
+        let pki = data_dir.join("pki");
+        std::fs::create_dir_all(&pki).map_err(io(&pki))?;
+        let ca_crt = pki.join("ca.crt");
+        let ca_key = pki.join("ca.key");
+        let cert_path = pki.join("apiserver.crt");
+        let key_path = pki.join("apiserver.key");
+        let have_all = [&ca_crt, &ca_key, &cert_path, &key_path]
+            .iter()
+            .all(|p| p.exists());
+        if !have_all {
+            let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            ca_params
+                .distinguished_name
+                .push(DnType::CommonName, "armorlet-ca");
+            ca_params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            let ca_kp = KeyPair::generate()?;
+            let ca = ca_params.self_signed(&ca_kp)?;
+
+            let mut names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ];
+            let ip = listen.ip();
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let mut params = CertificateParams::new(names)?;
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "armorlet-apiserver");
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            let kp = KeyPair::generate()?;
+            let cert = params.signed_by(&kp, &ca, &ca_kp)?;
+            write_private(&ca_key, ca_kp.serialize_pem().as_bytes())?;
+            write_private(&key_path, kp.serialize_pem().as_bytes())?;
+            write_private(&cert_path, cert.pem().as_bytes())?;
+            write_private(&ca_crt, ca.pem().as_bytes())?;
+        }
+        let token_path = data_dir.join("admin-token");
+        let admin_token = match std::fs::read_to_string(&token_path) {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => {
+                let t = random_token();
+                write_private(&token_path, format!("{t}\n").as_bytes())?;
+                t
+            }
+        };
+        Ok(Self {
+            ca_pem: std::fs::read_to_string(&ca_crt).map_err(io(&ca_crt))?,
+            admin_token,
+            cert_path,
+            key_path,
+        })
+    }
+
+    /// The rustls configuration serving HTTP/1.1 only (the exec websocket offers no ALPN anyway).
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
+        let pem_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CredentialsError::Pem { path, source }
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_path)
+            .map_err(pem_err(&self.cert_path))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(pem_err(&self.cert_path))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key_path).map_err(pem_err(&self.key_path))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+
+    /// Writes `data_dir/kubeconfig` for a server reachable at `addr`; returns its path.
+    pub fn write_kubeconfig(&self, data_dir: &Path, addr: SocketAddr) -> Result<PathBuf> {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let server = match host {
+            IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
+            IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
+        };
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes());
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: armorlet\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: armorlet\n  context:\n    cluster: armorlet\n    user: admin\n    namespace: default\ncurrent-context: armorlet\npreferences: {{}}\n",
+            token = self.admin_token
+        );
+        let path = data_dir.join("kubeconfig");
+        write_private(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = "127.0.0.1:6443".parse().unwrap();
+        let a = Credentials::load_or_create(dir.path(), addr).unwrap();
+        let b = Credentials::load_or_create(dir.path(), addr).unwrap();
+        assert_eq!(a.admin_token, b.admin_token);
+        assert_eq!(a.ca_pem, b.ca_pem);
+        assert_eq!(a.admin_token.len(), 64);
+        assert!(a.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        a.server_config().unwrap();
+        let kc = a.write_kubeconfig(dir.path(), addr).unwrap();
+        let text = std::fs::read_to_string(kc).unwrap();
+        assert!(text.contains("server: https://127.0.0.1:6443\n"));
+        assert!(text.contains(&format!("token: {}\n", a.admin_token)));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,265 @@
+//! `/version`, discovery (aggregated and legacy) and the minimal OpenAPI v3 documents kubectl
+//! needs for `apply`/`create` (see shared/docs/kubectl-wire.md §3 and §4).
+
+use serde_json::{json, Value};
+
+use crate::registry::{self, ResourceDef, RESOURCES};
+
+/// The Kubernetes minor version whose behaviour the server follows.
+pub const KUBE_MINOR: &str = "32";
+
+/// The `/version` document.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBE_MINOR,
+        "gitVersion": format!("v1.{KUBE_MINOR}.0+armorlet.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-23T00:00:00Z",
+        "goVersion": "go1.23.4",
+        "compiler": "gc",
+        "platform": format!("linux/{}", match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a }),
+    })
+}
+
+fn in_gv<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+fn aggregated_resource(r: &ResourceDef) -> Value {
+    let kind = json!({"group": r.group, "version": r.version, "kind": r.kind});
+    let mut v = json!({
+        "resource": r.plural,
+        "responseKind": kind,
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": registry::verbs(),
+    });
+    if !r.short_names.is_empty() {
+        v["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        v["categories"] = json!(r.categories);
+    }
+    if r.has_status {
+        v["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+    }
+    v
+}
+
+fn aggregated_group(group: &str, versions: &[&str]) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({"version": v, "freshness": "Current",
+                   "resources": in_gv(group, v).map(aggregated_resource).collect::<Vec<_>>()})
+        })
+        .collect();
+    let mut g = json!({"metadata": {"creationTimestamp": null}, "versions": versions});
+    if !group.is_empty() {
+        g["metadata"]["name"] = json!(group);
+    }
+    g
+}
+
+/// The Content-Type of aggregated discovery responses.
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// `/api` (core) or `/apis` (named groups) in the aggregated v2 form.
+pub fn aggregated(core: bool) -> Value {
+    let items: Vec<Value> = if core {
+        vec![aggregated_group("", &["v1"])]
+    } else {
+        registry::groups()
+            .iter()
+            .map(|(g, vs)| aggregated_group(g, vs))
+            .collect()
+    };
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+/// Legacy `/api`.
+pub fn api_versions(server_address: &str) -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"],
+           "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
+}
+
+fn api_group(group: &str, versions: &[&str]) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    json!({"name": group, "versions": vs, "preferredVersion": vs[0]})
+}
+
+/// Legacy `/apis`.
+pub fn api_group_list() -> Value {
+    let groups: Vec<Value> = registry::groups()
+        .iter()
+        .map(|(g, vs)| api_group(g, vs))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// Legacy `/apis/<group>`, if served.
+pub fn group(group: &str) -> Option<Value> {
+    registry::groups()
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(g, vs)| {
+            let mut v = api_group(g, vs);
+            v["kind"] = json!("APIGroup");
+            v["apiVersion"] = json!("v1");
+            v
+        })
+}
+
+/// Legacy `/api/v1` or `/apis/<group>/<version>`.
+pub fn resource_list(group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for r in in_gv(group, version) {
+        let mut v = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                           "kind": r.kind, "verbs": registry::verbs()});
+        if !r.short_names.is_empty() {
+            v["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            v["categories"] = json!(r.categories);
+        }
+        resources.push(v);
+        if r.has_status {
+            resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "",
+                                  "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// FNV-1a, to give each OpenAPI document a content hash for its `?hash=` URL.
+fn fnv(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016X}")
+}
+
+/// The OpenAPI v3 document of one group/version: one PATCH operation per kind, tagged with its
+/// GVK and the `fieldValidation` parameter, which makes kubectl leave validation to the server.
+/// Schemas (for `kubectl explain`) are not served yet.
+pub fn openapi_v3_gv(group: &str, version: &str) -> Option<Value> {
+    if !registry::has_group_version(group, version) {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    for r in in_gv(group, version) {
+        let base = format!("/{}", gv_path(group, version));
+        let path = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        } else {
+            format!("{base}/{}/{{name}}", r.plural)
+        };
+        paths.insert(path, json!({"patch": {
+            "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+            "parameters": [
+                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            ],
+            "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
+        }}));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
+
+/// `/openapi/v3`: where each group/version document lives.
+pub fn openapi_v3_root() -> Value {
+    let mut gvs: Vec<(&str, &str)> = Vec::new();
+    for r in RESOURCES {
+        if !gvs.contains(&(r.group, r.version)) {
+            gvs.push((r.group, r.version));
+        }
+    }
+    let mut paths = serde_json::Map::new();
+    for (g, v) in gvs {
+        let doc = openapi_v3_gv(g, v).unwrap_or_default();
+        let p = gv_path(g, v);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", fnv(&doc.to_string()))}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_aggregated_resource_has_a_response_kind() {
+        for core in [true, false] {
+            let doc = aggregated(core);
+            for item in doc["items"].as_array().unwrap() {
+                for v in item["versions"].as_array().unwrap() {
+                    for r in v["resources"].as_array().unwrap() {
+                        assert!(r["responseKind"]["kind"].is_string(), "{r}");
+                    }
+                }
+            }
+        }
+        assert!(aggregated(true)["items"][0]["metadata"]
+            .get("name")
+            .is_none());
+        assert_eq!(aggregated(false)["items"][0]["metadata"]["name"], "apps");
+    }
+
+    #[test]
+    fn openapi_root_points_at_documents_that_exist() {
+        let root = openapi_v3_root();
+        let url = root["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
+        assert!(url.starts_with("/openapi/v3/api/v1?hash="));
+        let doc = openapi_v3_gv("", "v1").unwrap();
+        let op = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
+        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Pod");
+        assert!(openapi_v3_gv("nope", "v1").is_none());
+    }
+
+    #[test]
+    fn version_reports_minor_32() {
+        let v = version();
+        assert_eq!(
+            (v["major"].as_str(), v["minor"].as_str()),
+            (Some("1"), Some("32"))
+        );
+        assert!(v["gitVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1.32.0+armorlet."));
+    }
+}

@@ -1,0 +1,1189 @@
+//! Request routing and the REST verbs over the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use armorlet_store::{
+    time, DeleteOptions, DeleteOutcome, FieldSelector, LabelSelector, ListOptions, Store,
+    StoreError, WriteOptions,
+};
+use bytes::Bytes;
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::body::Body;
+use crate::convert;
+use crate::credentials::constant_time_eq;
+use crate::defaults;
+use crate::discovery;
+use crate::error::ApiError;
+use crate::http::{self, Query};
+use crate::patch::{self, PatchType};
+use crate::registry::{self, ResourceDef};
+use crate::table::{self, IncludeObject};
+
+/// What every request handler shares.
+pub struct State {
+    /// The object store.
+    pub store: Store,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// Flips to true when the server shuts down; ends watches.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Serialises service IP and port allocation with the create that records it.
+    pub allocation: std::sync::Mutex<()>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Paths readable without credentials, like kube-apiserver's `system:public-info-viewer` role.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+}
+
+/// Handles one request; never fails (errors become `Status` responses).
+pub async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match serve(&state, req).await {
+        Ok(r) => r,
+        Err(e) => http::error(&e),
+    };
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    resp
+}
+
+fn authenticate(state: &State, req: &Request<hyper::body::Incoming>) -> Result<()> {
+    match req.headers().get(AUTHORIZATION) {
+        None if is_public(req.uri().path()) => Ok(()),
+        None => Err(ApiError::unauthorized()),
+        Some(h) => {
+            let token = h
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .unwrap_or("");
+            if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+                Ok(())
+            } else {
+                Err(ApiError::unauthorized())
+            }
+        }
+    }
+}
+
+/// Reads the body, refusing more than `max_body_bytes`.
+///
+/// An oversized body is still read and discarded up to [`DRAIN_CAP`] before the 413 goes out:
+/// closing a socket with unread data makes the kernel send a reset, which can destroy the
+/// response before the client reads it (Go's net/http drains for the same reason).
+async fn read_body(state: &State, req: Request<hyper::body::Incoming>) -> Result<Bytes> {
+    use http_body_util::BodyExt;
+    let limit = state.max_body_bytes;
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit.saturating_add(DRAIN_CAP) {
+            break;
+        }
+        if seen <= limit {
+            buf.extend_from_slice(data);
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(buf.freeze())
+}
+
+/// How much of an oversized body is read and thrown away before answering 413.
+const DRAIN_CAP: usize = 16 * 1024 * 1024;
+
+/// The parts of a request the verbs need, with the body already read.
+struct Call {
+    method: Method,
+    query: Query,
+    accept: String,
+    content_type: String,
+    body: Bytes,
+    host: String,
+}
+
+async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>> {
+    authenticate(state, &req)?;
+    let path = req.uri().path().to_string();
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (accept, content_type, host) = (header(ACCEPT), header(CONTENT_TYPE), header(HOST));
+    let method = req.method().clone();
+    let query = Query::parse(req.uri().query());
+    let body = read_body(state, req).await?;
+    // Typed clients (kubectl create namespace/configmap/secret, run) send protobuf.
+    let base_type = content_type.split(';').next().unwrap_or("").trim();
+    let (body, content_type) =
+        if !body.is_empty() && base_type == "application/vnd.kubernetes.protobuf" {
+            let json = crate::protobuf::decode(&body).map_err(|e| {
+                ApiError::unsupported_media_type(format!(
+                    "the body of the request could not be decoded as protobuf: {e}"
+                ))
+            })?;
+            (
+                Bytes::from(json.to_string()),
+                "application/json".to_string(),
+            )
+        } else {
+            (body, content_type)
+        };
+    let call = Call {
+        method,
+        query,
+        accept,
+        content_type,
+        body,
+        host,
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let get_only = |r: Response<Body>| {
+        if call.method == Method::GET {
+            Ok(r)
+        } else {
+            Err(ApiError::method_not_allowed(call.method.as_str()))
+        }
+    };
+    let aggregated = call.accept.contains("as=APIGroupDiscoveryList");
+    match segs.as_slice() {
+        ["version"] => get_only(http::json(200, &discovery::version())),
+        ["healthz" | "livez" | "readyz", ..] => {
+            get_only(http::response(200, "text/plain; charset=utf-8", "ok"))
+        }
+        ["api"] if aggregated => get_only(http::response(
+            200,
+            discovery::AGGREGATED_CONTENT_TYPE,
+            discovery::aggregated(true).to_string(),
+        )),
+        ["apis"] if aggregated => get_only(http::response(
+            200,
+            discovery::AGGREGATED_CONTENT_TYPE,
+            discovery::aggregated(false).to_string(),
+        )),
+        ["api"] => get_only(http::json(200, &discovery::api_versions(&call.host))),
+        ["apis"] => get_only(http::json(200, &discovery::api_group_list())),
+        ["api", "v1"] => get_only(http::json(200, &discovery::resource_list("", "v1"))),
+        ["apis", g] => match discovery::group(g) {
+            Some(v) => get_only(http::json(200, &v)),
+            None => Err(ApiError::no_route()),
+        },
+        ["apis", g, v] if registry::has_group_version(g, v) => {
+            get_only(http::json(200, &discovery::resource_list(g, v)))
+        }
+        ["openapi", "v3"] => get_only(http::json(200, &discovery::openapi_v3_root())),
+        ["openapi", "v3", "api", v] => match discovery::openapi_v3_gv("", v) {
+            Some(d) => get_only(http::json(200, &d)),
+            None => Err(ApiError::no_route()),
+        },
+        ["openapi", "v3", "apis", g, v] => match discovery::openapi_v3_gv(g, v) {
+            Some(d) => get_only(http::json(200, &d)),
+            None => Err(ApiError::no_route()),
+        },
+        ["api", "v1", rest @ ..] => in_blocking(state, call, "", "v1", rest).await,
+        ["apis", g, v, rest @ ..] => in_blocking(state, call, g, v, rest).await,
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// Where a resource request points.
+struct Target {
+    def: &'static ResourceDef,
+    namespace: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target> {
+    let namespaced = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && registry::find(group, version, rest[2]).is_some_and(|d| d.namespaced);
+    let (def, namespace, tail) = if namespaced {
+        let def = registry::find(group, version, rest[2]).ok_or_else(ApiError::no_route)?;
+        (def, rest[1].to_string(), &rest[3..])
+    } else {
+        let def = rest
+            .first()
+            .and_then(|r| registry::find(group, version, r))
+            .ok_or_else(ApiError::no_route)?;
+        if def.namespaced && rest.len() > 1 {
+            return Err(ApiError::no_route());
+        }
+        (def, String::new(), &rest[1..])
+    };
+    if tail.len() > 2 {
+        return Err(ApiError::no_route());
+    }
+    let sub = tail.get(1).map(|s| s.to_string());
+    match sub.as_deref() {
+        None => {}
+        Some("status") if def.has_status => {}
+        Some("finalize") if def.plural == "namespaces" && def.group.is_empty() => {}
+        Some(_) => return Err(ApiError::no_route()),
+    }
+    Ok(Target {
+        def,
+        namespace,
+        name: tail.first().map(|s| s.to_string()),
+        sub,
+    })
+}
+
+/// Runs a resource request on the blocking pool: store calls wait for SQLite (and its fsync), which
+/// must not stall the async workers that carry watches and other connections.
+async fn in_blocking(
+    state: &Arc<State>,
+    call: Call,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Response<Body>> {
+    let state = state.clone();
+    let (group, version) = (group.to_string(), version.to_string());
+    let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        resource(&state, &call, &group, &version, &rest)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("request handler failed: {e}")))?
+}
+
+fn resource(
+    state: &Arc<State>,
+    call: &Call,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Response<Body>> {
+    let t = parse_target(group, version, rest)?;
+    match (&call.method, t.name.is_some()) {
+        (&Method::GET, false) if call.query.flag("watch") => watch(state, call, &t),
+        (&Method::GET, false) => list(state, call, &t),
+        (&Method::GET, true) => get(state, call, &t),
+        (&Method::POST, false) if !(t.def.namespaced && t.namespace.is_empty()) => {
+            create(state, call, &t)
+        }
+        (&Method::PUT, true) => update(state, call, &t),
+        (&Method::PATCH, true) => patch_item(state, call, &t),
+        (&Method::DELETE, true) => delete(state, call, &t),
+        (&Method::DELETE, false) => delete_collection(state, call, &t),
+        (m, _) => Err(ApiError::method_not_allowed(m.as_str())),
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body could not be decoded as JSON: {e}"
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Checks or fills `apiVersion` and `kind` against the URL's resource.
+fn check_type_meta(def: &ResourceDef, obj: &mut Value) -> Result<()> {
+    let want = def.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(av) if !av.is_empty() && av != want => {
+            return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({want})"
+        )))
+        }
+        _ => obj["apiVersion"] = json!(want),
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if !k.is_empty() && k != def.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                def.kind
+            )))
+        }
+        _ => obj["kind"] = json!(def.kind),
+    }
+    Ok(())
+}
+
+fn check_namespace(t: &Target, obj: &mut Value) -> Result<()> {
+    if !t.def.namespaced {
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("namespace");
+        }
+        return Ok(());
+    }
+    let in_body = meta_str(obj, "namespace");
+    if !in_body.is_empty() && in_body != t.namespace {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+fn dry_run(call: &Call) -> bool {
+    call.query.all("dryRun").contains(&"All")
+}
+
+fn write_opts(def: &ResourceDef, dry: bool) -> WriteOptions {
+    WriteOptions {
+        tracks_generation: def.tracks_generation,
+        dry_run: dry,
+    }
+}
+
+fn include(call: &Call) -> IncludeObject {
+    IncludeObject::parse(call.query.get("includeObject"))
+}
+
+fn object_response(code: u16, call: &Call, def: &ResourceDef, obj: &Value) -> Response<Body> {
+    let obj = &convert::from_storage(def, obj.clone());
+    if http::wants_table(&call.accept) {
+        let rv = Some(meta_str(obj, "resourceVersion").to_string());
+        http::json(
+            code,
+            &table::table(def, std::slice::from_ref(obj), rv, None, include(call)),
+        )
+    } else {
+        http::json(code, obj)
+    }
+}
+
+fn get(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let name = t.name.as_deref().unwrap_or("");
+    let obj = state.store.get(&t.def.gvr(), &t.namespace, name)?;
+    Ok(object_response(200, call, t.def, &obj))
+}
+
+fn selectors(call: &Call, def: &ResourceDef) -> Result<(LabelSelector, FieldSelector)> {
+    let labels = LabelSelector::parse(call.query.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut fields = FieldSelector::parse(call.query.get("fieldSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for r in &mut fields.requirements {
+        let known = r.field == "metadata.name"
+            || r.field == "metadata.namespace"
+            || def.field_labels.contains(&r.field.as_str());
+        if !known {
+            return Err(ApiError::bad_request(format!(
+                "field label not supported: {}",
+                r.field
+            )));
+        }
+        // Core events select on `source` meaning `source.component`.
+        if def.plural == "events" && def.group.is_empty() && r.field == "source" {
+            r.field = "source.component".into();
+        }
+        r.field = convert::field_label(def, &r.field);
+    }
+    Ok((labels, fields))
+}
+
+fn namespace_filter(t: &Target) -> Option<&str> {
+    (t.def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str())
+}
+
+fn list(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let (labels, fields) = selectors(call, t.def)?;
+    let limit = match call.query.get("limit") {
+        Some(l) if !l.is_empty() => Some(l.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid limit {l:?}: must be a non-negative integer"
+            ))
+        })?),
+        _ => None,
+    };
+    let result = state.store.list(
+        &t.def.gvr(),
+        namespace_filter(t),
+        &ListOptions {
+            labels,
+            fields,
+            limit,
+            continue_token: call.query.get("continue").map(str::to_string),
+        },
+    )?;
+    let rv = result.resource_version.to_string();
+    let items: Vec<Value> = result
+        .items
+        .into_iter()
+        .map(|o| convert::from_storage(t.def, o))
+        .collect();
+    if http::wants_table(&call.accept) {
+        return Ok(http::json(
+            200,
+            &table::table(
+                t.def,
+                &items,
+                Some(rv),
+                result.continue_token,
+                include(call),
+            ),
+        ));
+    }
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(c) = result.continue_token {
+        meta["continue"] = json!(c);
+        meta["remainingItemCount"] = json!(result.remaining_item_count);
+    }
+    Ok(http::json(
+        200,
+        &json!({
+            "kind": format!("{}List", t.def.kind),
+            "apiVersion": t.def.api_version(),
+            "metadata": meta,
+            "items": items,
+        }),
+    ))
+}
+
+fn ensure_namespace_accepts(state: &State, t: &Target, name: &str) -> Result<()> {
+    if !t.def.namespaced {
+        return Ok(());
+    }
+    let ns_def = registry::core("namespaces");
+    let ns = state
+        .store
+        .get(&ns_def.gvr(), "", &t.namespace)
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => ApiError::not_found("namespaces", &t.namespace),
+            other => other.into(),
+        })?;
+    if ns.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::forbidden(
+            &t.def.qualified(),
+            name,
+            &format!(
+                "unable to create new content in namespace {} because it is being terminated",
+                t.namespace
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `obj` in `t` after defaulting; shared by POST and server-side apply.
+fn create_object(state: &State, t: &Target, mut obj: Value, dry: bool) -> Result<Value> {
+    check_type_meta(t.def, &mut obj)?;
+    check_namespace(t, &mut obj)?;
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    let mut name = meta_str(&obj, "name").to_string();
+    if name.is_empty() {
+        let prefix = meta_str(&obj, "generateName").to_string();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(
+                t.def.kind,
+                "",
+                vec![crate::error::Cause {
+                    reason: "FieldValueRequired",
+                    message: "Required value: name or generateName is required".into(),
+                    field: "metadata.name".into(),
+                }],
+            ));
+        }
+        name = defaults::generate_name(&prefix);
+        obj["metadata"]["name"] = json!(name);
+    }
+    defaults::validate_name(t.def, &name)?;
+    ensure_namespace_accepts(state, t, &name)?;
+    defaults::on_create(t.def, &mut obj);
+    let _allocating = if t.def.plural == "services" && t.def.group.is_empty() {
+        let guard = state.allocation.lock().unwrap_or_else(|p| p.into_inner());
+        allocate_service(state, &mut obj)?;
+        Some(guard)
+    } else {
+        None
+    };
+    let obj = convert::to_storage(t.def, obj);
+    Ok(state
+        .store
+        .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?)
+}
+
+/// The service CIDR (kube-apiserver's default `--service-cluster-ip-range`), whose first address
+/// is reserved for the `kubernetes` service.
+const SERVICE_CIDR_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
+const SERVICE_CIDR_SIZE: u32 = 1 << 20;
+/// The default `--service-node-port-range`.
+const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
+
+fn invalid_service(obj: &Value, field: &str, message: String) -> ApiError {
+    ApiError::invalid(
+        "Service",
+        meta_str(obj, "name"),
+        vec![crate::error::Cause {
+            reason: "FieldValueInvalid",
+            message,
+            field: field.into(),
+        }],
+    )
+}
+
+/// Fills `spec.clusterIP(s)` and node ports the way the service REST storage does
+/// (pkg/registry/core/service/storage/alloc.go): the lowest free address and port here, where
+/// kube-apiserver picks at random; addresses and ports asked for must be free.
+fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
+    let ty = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
+    if ty == "ExternalName" {
+        return Ok(());
+    }
+    let existing = state
+        .store
+        .list(
+            &registry::core("services").gvr(),
+            None,
+            &ListOptions::default(),
+        )?
+        .items;
+    let used_ips: std::collections::HashSet<String> = existing
+        .iter()
+        .filter_map(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    let used_ports: std::collections::HashSet<i64> = existing
+        .iter()
+        .flat_map(|s| {
+            s.pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p.get("nodePort").and_then(Value::as_i64))
+        .collect();
+    let asked = obj
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let ip = if asked == "None" {
+        asked
+    } else if !asked.is_empty() {
+        if used_ips.contains(&asked) {
+            return Err(invalid_service(
+                obj,
+                "spec.clusterIPs",
+                format!("Invalid value: []string{{{asked:?}}}: failed to allocate IP {asked}: provided IP is already allocated"),
+            ));
+        }
+        asked
+    } else {
+        (2..SERVICE_CIDR_SIZE - 1)
+            .map(|i| std::net::Ipv4Addr::from(SERVICE_CIDR_BASE + i).to_string())
+            .find(|ip| !used_ips.contains(ip))
+            .ok_or_else(|| ApiError::internal("failed to allocate a service IP: range is full"))?
+    };
+    obj["spec"]["clusterIP"] = json!(ip);
+    obj["spec"]["clusterIPs"] = json!([ip]);
+    if ip != "None" {
+        obj["spec"]["ipFamilies"] = json!(["IPv4"]);
+        obj["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+    }
+    obj["spec"]["internalTrafficPolicy"] = json!("Cluster");
+    if ty == "NodePort" || ty == "LoadBalancer" {
+        let name = meta_str(obj, "name").to_string();
+        obj["spec"]["externalTrafficPolicy"] = json!("Cluster");
+        let mut taken = used_ports;
+        let ports = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut);
+        for (i, p) in ports.into_iter().flatten().enumerate() {
+            match p.get("nodePort").and_then(Value::as_i64) {
+                Some(n) if n != 0 => {
+                    if taken.contains(&n) {
+                        return Err(ApiError::invalid(
+                            "Service",
+                            &name,
+                            vec![crate::error::Cause {
+                                reason: "FieldValueInvalid",
+                                message: format!(
+                                    "Invalid value: {n}: provided port is already allocated"
+                                ),
+                                field: format!("spec.ports[{i}].nodePort"),
+                            }],
+                        ));
+                    }
+                    taken.insert(n);
+                }
+                _ => {
+                    let n = NODE_PORTS
+                        .clone()
+                        .find(|n| !taken.contains(n))
+                        .ok_or_else(|| {
+                            ApiError::internal("failed to allocate a node port: range is full")
+                        })?;
+                    taken.insert(n);
+                    p["nodePort"] = json!(n);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn create(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let obj = parse_json(&call.body)?;
+    let created = create_object(state, t, obj, dry_run(call))?;
+    Ok(object_response(201, call, t.def, &created))
+}
+
+/// Combines a new object with the stored one according to the endpoint: the main endpoint keeps
+/// the stored status, `/status` changes only status, `/finalize` only `spec.finalizers`.
+fn merge_for_endpoint(t: &Target, old: &Value, mut new: Value) -> Value {
+    match t.sub.as_deref() {
+        Some("status") => {
+            let mut out = old.clone();
+            out["status"] = new.get("status").cloned().unwrap_or(json!({}));
+            out["metadata"]["resourceVersion"] = json!(meta_str(&new, "resourceVersion"));
+            out
+        }
+        Some("finalize") => {
+            let mut out = old.clone();
+            out["spec"]["finalizers"] = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
+            out["metadata"]["resourceVersion"] = json!(meta_str(&new, "resourceVersion"));
+            out
+        }
+        _ => {
+            if t.def.has_status {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            if t.def.plural == "namespaces" && t.def.group.is_empty() {
+                new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+            }
+            // An allocated cluster IP stays when an update leaves it out.
+            if t.def.plural == "services" && t.def.group.is_empty() && new.is_object() {
+                let missing = new
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty);
+                if missing {
+                    for f in ["clusterIP", "clusterIPs"] {
+                        if let Some(v) = old.pointer(&format!("/spec/{f}")) {
+                            new["spec"][f] = v.clone();
+                        }
+                    }
+                }
+            }
+            new
+        }
+    }
+}
+
+fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let name = t.name.clone().unwrap_or_default();
+    let mut obj = parse_json(&call.body)?;
+    check_type_meta(t.def, &mut obj)?;
+    check_namespace(t, &mut obj)?;
+    let body_name = meta_str(&obj, "name");
+    if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let updated = state.store.guaranteed_update(
+        &t.def.gvr(),
+        &t.namespace,
+        &name,
+        &write_opts(t.def, dry_run(call)),
+        |old| {
+            let old = convert::from_storage(t.def, old);
+            Ok(convert::to_storage(t.def, merge_for_endpoint(t, &old, obj)))
+        },
+    )?;
+    Ok(object_response(200, call, t.def, &updated))
+}
+
+fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let name = t.name.clone().unwrap_or_default();
+    let ty = PatchType::from_content_type(&call.content_type)?;
+    let patch_doc: Value = serde_json::from_slice(&call.body).map_err(|e| {
+        if ty == PatchType::Apply {
+            ApiError::unsupported_media_type(format!(
+                "server-side apply accepts JSON bodies only for now: {e}"
+            ))
+        } else {
+            ApiError::bad_request(format!("error decoding patch: {e}"))
+        }
+    })?;
+    let dry = dry_run(call);
+    if ty == PatchType::Apply && t.sub.is_none() {
+        match state.store.get(&t.def.gvr(), &t.namespace, &name) {
+            Err(StoreError::NotFound { .. }) => {
+                let mut obj = patch_doc;
+                if meta_str(&obj, "name") != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        meta_str(&obj, "name")
+                    )));
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove("status");
+                }
+                let created = create_object(state, t, obj, dry)?;
+                return Ok(object_response(201, call, t.def, &created));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+    }
+    let mut patch_error = None;
+    let result = state.store.guaranteed_update(
+        &t.def.gvr(),
+        &t.namespace,
+        &name,
+        &write_opts(t.def, dry),
+        |old| {
+            let old = convert::from_storage(t.def, old);
+            let mut doc = old.clone();
+            if let Err(e) = patch::apply(ty, &mut doc, &patch_doc) {
+                patch_error = Some(e);
+                return Err(StoreError::BadRequest {
+                    message: "patch failed".into(),
+                });
+            }
+            if !doc.is_object() {
+                patch_error = Some(ApiError::bad_request("the patch did not produce an object"));
+                return Err(StoreError::BadRequest {
+                    message: "patch failed".into(),
+                });
+            }
+            doc["apiVersion"] = json!(t.def.api_version());
+            doc["kind"] = json!(t.def.kind);
+            Ok(convert::to_storage(t.def, merge_for_endpoint(t, &old, doc)))
+        },
+    );
+    if let Some(e) = patch_error {
+        return Err(e);
+    }
+    Ok(object_response(200, call, t.def, &result?))
+}
+
+/// DeleteOptions from the body and the query.
+struct DeleteRequest {
+    grace: Option<i64>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    dry_run: bool,
+}
+
+fn delete_request(call: &Call) -> Result<DeleteRequest> {
+    let body: Value = if call.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        parse_json(&call.body)?
+    };
+    let grace =
+        match body.get("gracePeriodSeconds").and_then(Value::as_i64) {
+            Some(g) => Some(g),
+            None => match call.query.get("gracePeriodSeconds") {
+                Some(g) => Some(g.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}"))
+                })?),
+                None => None,
+            },
+        };
+    let policy = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or(call.query.get("propagationPolicy"));
+    if let Some(p) = policy {
+        if !["Orphan", "Background", "Foreground"].contains(&p) {
+            return Err(ApiError::unprocessable(format!(
+                "propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    let dry = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "All"))
+        || dry_run(call);
+    Ok(DeleteRequest {
+        grace,
+        uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        resource_version: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        dry_run: dry,
+    })
+}
+
+/// Deletes one object with the kind's grace policy; shared by DELETE, deletecollection and the
+/// namespace cascade.
+fn delete_object(
+    state: &State,
+    def: &ResourceDef,
+    namespace: &str,
+    name: &str,
+    req: &DeleteRequest,
+) -> Result<DeleteOutcome> {
+    let gvr = def.gvr();
+    let grace = if def.plural == "pods" && def.group.is_empty() {
+        let pod = state.store.get(&gvr, namespace, name)?;
+        Some(defaults::pod_grace_period(&pod, req.grace))
+    } else {
+        None
+    };
+    Ok(state.store.delete(
+        &gvr,
+        namespace,
+        name,
+        &DeleteOptions {
+            grace_period_seconds: grace,
+            precondition_uid: req.uid.clone(),
+            precondition_resource_version: req.resource_version.clone(),
+            dry_run: req.dry_run,
+            keep: false,
+        },
+    )?)
+}
+
+fn deleted_response(call: &Call, t: &Target, outcome: DeleteOutcome) -> Response<Body> {
+    match outcome {
+        DeleteOutcome::Pending(obj) => object_response(200, call, t.def, &obj),
+        DeleteOutcome::Deleted(obj) if t.def.plural == "pods" || t.def.plural == "namespaces" => {
+            object_response(200, call, t.def, &obj)
+        }
+        DeleteOutcome::Deleted(obj) => {
+            let mut details = json!({"name": meta_str(&obj, "name"), "kind": t.def.plural, "uid": meta_str(&obj, "uid")});
+            if !t.def.group.is_empty() {
+                details["group"] = json!(t.def.group);
+            }
+            http::json(
+                200,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+            )
+        }
+    }
+}
+
+fn delete(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let name = t.name.clone().unwrap_or_default();
+    let req = delete_request(call)?;
+    if t.def.plural == "namespaces" && t.def.group.is_empty() {
+        return delete_namespace(state, call, t, &name, &req);
+    }
+    let outcome = delete_object(state, t.def, &t.namespace, &name, &req)?;
+    Ok(deleted_response(call, t, outcome))
+}
+
+fn delete_collection(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let (labels, fields) = selectors(call, t.def)?;
+    let req = delete_request(call)?;
+    let items = state
+        .store
+        .list(
+            &t.def.gvr(),
+            namespace_filter(t),
+            &ListOptions {
+                labels,
+                fields,
+                ..Default::default()
+            },
+        )?
+        .items;
+    let mut out = Vec::new();
+    for item in items {
+        let ns = meta_str(&item, "namespace").to_string();
+        let name = meta_str(&item, "name").to_string();
+        if t.def.plural == "namespaces" && t.def.group.is_empty() {
+            continue;
+        }
+        match delete_object(state, t.def, &ns, &name, &req) {
+            Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => {
+                out.push(convert::from_storage(t.def, o))
+            }
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(http::json(
+        200,
+        &json!({"kind": format!("{}List", t.def.kind), "apiVersion": t.def.api_version(),
+                "metadata": {"resourceVersion": state.store.current_resource_version()?.to_string()},
+                "items": out}),
+    ))
+}
+
+/// Namespaces that may not be deleted (pkg/registry/core/namespace/storage/storage.go and the
+/// NamespaceLifecycle admission plugin).
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+fn delete_namespace(
+    state: &State,
+    call: &Call,
+    t: &Target,
+    name: &str,
+    req: &DeleteRequest,
+) -> Result<Response<Body>> {
+    if IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(
+            "namespaces",
+            name,
+            "this namespace may not be deleted",
+        ));
+    }
+    let gvr = t.def.gvr();
+    let outcome = state.store.delete(
+        &gvr,
+        "",
+        name,
+        &DeleteOptions {
+            precondition_uid: req.uid.clone(),
+            precondition_resource_version: req.resource_version.clone(),
+            dry_run: req.dry_run,
+            keep: true,
+            ..Default::default()
+        },
+    )?;
+    if req.dry_run {
+        return Ok(deleted_response(call, t, outcome));
+    }
+    let marked =
+        state
+            .store
+            .guaranteed_update(&gvr, "", name, &WriteOptions::default(), |mut ns| {
+                ns["status"] = json!({"phase": "Terminating"});
+                Ok(ns)
+            })?;
+    match finalize_namespace(state, name)? {
+        Some(gone) => Ok(deleted_response(call, t, DeleteOutcome::Deleted(gone))),
+        None => Ok(deleted_response(call, t, DeleteOutcome::Pending(marked))),
+    }
+}
+
+/// The namespace controller's job, done inline and by a periodic sweep: delete everything in a
+/// terminating namespace, then the namespace itself once it is empty. Returns the namespace's
+/// last state if it is gone.
+pub fn finalize_namespace(state: &State, name: &str) -> Result<Option<Value>> {
+    let req = DeleteRequest {
+        grace: None,
+        uid: None,
+        resource_version: None,
+        dry_run: false,
+    };
+    for (key, obj) in state.store.keys_in_namespace(name)? {
+        let Some(def) = registry::by_key(&key) else {
+            continue;
+        };
+        match delete_object(state, def, name, &obj, &req) {
+            Ok(_) => {}
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !state.store.keys_in_namespace(name)?.is_empty() {
+        return Ok(None);
+    }
+    let gvr = registry::core("namespaces").gvr();
+    match state
+        .store
+        .delete(&gvr, "", name, &DeleteOptions::default())
+    {
+        Ok(DeleteOutcome::Deleted(o)) => Ok(Some(o)),
+        Ok(DeleteOutcome::Pending(_)) => Ok(None),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs [`finalize_namespace`] on every terminating namespace.
+pub fn sweep_terminating_namespaces(state: &State) -> Result<()> {
+    let gvr = registry::core("namespaces").gvr();
+    let all = state.store.list(&gvr, None, &ListOptions::default())?;
+    for ns in all.items {
+        if ns.pointer("/metadata/deletionTimestamp").is_some() {
+            finalize_namespace(state, meta_str(&ns, "name"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a namespace if it does not exist yet (startup).
+pub fn ensure_namespace(state: &State, name: &str) -> Result<()> {
+    let def = registry::core("namespaces");
+    match state.store.get(&def.gvr(), "", name) {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound { .. }) => {
+            let t = Target {
+                def,
+                namespace: String::new(),
+                name: None,
+                sub: None,
+            };
+            match create_object(state, &t, json!({"metadata": {"name": name}}), false) {
+                Ok(_) => Ok(()),
+                Err(e) if e.code == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn watch_line(ty: &str, object: Value) -> Bytes {
+    let mut line = json!({"type": ty, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+fn watch(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> {
+    let (labels, fields) = selectors(call, t.def)?;
+    let send_initial = call.query.flag("sendInitialEvents");
+    let from = match call.query.get("resourceVersion") {
+        _ if send_initial => None,
+        None | Some("") | Some("0") => None,
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
+    };
+    let bookmarks = call.query.flag("allowWatchBookmarks");
+    let timeout = call
+        .query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(86_400)))
+        .unwrap_or(Duration::from_secs(1800));
+    let as_table = http::wants_table(&call.accept);
+    let include = include(call);
+    let def = t.def;
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let response = http::json(200, &json!({}));
+    let (parts, _) = response.into_parts();
+    let response = Response::from_parts(parts, Body::Stream(rx));
+    let mut w = match state
+        .store
+        .watch(&def.gvr(), namespace_filter(t), from, labels, fields)
+    {
+        Ok(w) => w,
+        Err(e @ StoreError::Expired { .. }) => {
+            let status = ApiError::from(e).to_status();
+            let _ = tx.try_send(watch_line("ERROR", status));
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut shutdown = state.shutdown.clone();
+    let interval = state.bookmark_interval.max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        let mut initial_end_pending = send_initial && bookmarks;
+        let bookmark = |rv: u64, initial_end: bool| {
+            let mut meta = json!({"resourceVersion": rv.to_string()});
+            if initial_end {
+                meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            watch_line(
+                "BOOKMARK",
+                json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": meta}),
+            )
+        };
+        loop {
+            if initial_end_pending {
+                if let Some(rv) = w.bookmark_resource_version() {
+                    initial_end_pending = false;
+                    if tx.send(bookmark(rv, true)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                ev = w.next() => {
+                    let line = match ev {
+                        Ok(ev) => {
+                            let obj = convert::from_storage(def, ev.object);
+                            let object = if as_table {
+                                table::table(def, std::slice::from_ref(&obj), Some(ev.resource_version.to_string()), None, include)
+                            } else {
+                                obj
+                            };
+                            watch_line(ev.event.as_str(), object)
+                        }
+                        Err(e) => {
+                            let _ = tx.send(watch_line("ERROR", ApiError::from(e).to_status())).await;
+                            break;
+                        }
+                    };
+                    if tx.send(line).await.is_err() {
+                        break;
+                    }
+                }
+                _ = ticker.tick(), if bookmarks && !as_table => {
+                    if let Some(rv) = w.bookmark_resource_version() {
+                        if tx.send(bookmark(rv, false)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                _ = &mut deadline => break,
+                _ = shutdown.changed() => break,
+                _ = tx.closed() => break,
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// Seconds since the Unix epoch; re-exported for the server's uptime logging.
+pub fn now() -> i64 {
+    time::now_unix()
+}

@@ -1,0 +1,252 @@
+//! A Kubernetes-API-compatible HTTPS server over [`armorlet_store`], for the real `kubectl`.
+//!
+//! Start with [`Server::bind`] then [`Server::serve`]. The request path is:
+//! TLS + HTTP/1.1 (this file) → [`handlers::handle`] (auth, routing, verbs) → the store.
+//! Failures become Kubernetes `Status` objects in exactly one place, [`error`].
+//! What kubectl sends and needs is recorded in `shared/docs/kubectl-wire.md`.
+//!
+//! Where to extend:
+//! - a new kind: one row in [`registry::RESOURCES`]; create-time defaults in [`defaults`];
+//!   `kubectl get` columns in [`table`]; a different storage version in [`convert`];
+//!   protobuf bodies from kubectl's typed clients in [`protobuf`];
+//! - a new error: a constructor in [`error`] (the only module that builds `Status` objects);
+//! - validation and admission (issue 5, parts 3 and 4) belong between the defaulting in
+//!   `handlers::create_object` / the update closures and the store call.
+
+pub mod body;
+pub mod convert;
+pub mod credentials;
+pub mod defaults;
+pub mod discovery;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod patch;
+pub mod protobuf;
+pub mod registry;
+pub mod table;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use armorlet_store::Store;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+pub use credentials::Credentials;
+pub use error::ApiError;
+pub use handlers::State;
+
+/// Namespaces created at start (pkg/controlplane/controller/systemnamespaces).
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store, certificates, token and kubeconfig live.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Interval of BOOKMARK events on watches that allow them.
+    pub bookmark_interval: Duration,
+    /// Largest accepted request body (kube-apiserver: 3 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for everything but the data directory and address.
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen,
+            bookmark_interval: Duration::from_secs(60),
+            max_body_bytes: 3 * 1024 * 1024,
+        }
+    }
+}
+
+/// Failures starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] armorlet_store::StoreError),
+    /// Certificates, token or kubeconfig could not be prepared.
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialsError),
+    /// Binding or accepting failed.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the system namespaces failed.
+    #[error("creating system namespaces: {0}")]
+    Bootstrap(ApiError),
+}
+
+/// A bound server, ready to [`serve`](Server::serve).
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    local_addr: SocketAddr,
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    /// Opens the store, prepares credentials, binds the socket, writes the kubeconfig and creates
+    /// the system namespaces.
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let store = Store::open(&config.data_dir)?;
+        let creds = Credentials::load_or_create(&config.data_dir, config.listen)?;
+        let acceptor = TlsAcceptor::from(creds.server_config()?);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let kubeconfig = creds.write_kubeconfig(&config.data_dir, local_addr)?;
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let state = Arc::new(State {
+            store,
+            admin_token: creds.admin_token.clone(),
+            max_body_bytes: config.max_body_bytes,
+            bookmark_interval: config.bookmark_interval,
+            shutdown: shutdown_rx,
+            allocation: std::sync::Mutex::new(()),
+        });
+        for ns in SYSTEM_NAMESPACES {
+            handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
+        }
+        Ok(Self {
+            listener,
+            acceptor,
+            state,
+            shutdown_tx,
+            local_addr,
+            kubeconfig,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The kubeconfig written for this server.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The store, for in-process callers.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, ends watches and waits (at most
+    /// 5 s) for open connections to finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Server {
+            listener,
+            acceptor,
+            state,
+            shutdown_tx,
+            local_addr,
+            ..
+        } = self;
+        tokio::pin!(shutdown);
+        let mut conns = JoinSet::new();
+        let sweeper_state = state.clone();
+        let mut sweeper_stop = state.shutdown.clone();
+        conns.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = handlers::sweep_terminating_namespaces(&sweeper_state) {
+                            tracing::warn!(error = %e, "namespace sweep failed");
+                        }
+                    }
+                    _ = sweeper_stop.changed() => break,
+                }
+            }
+        });
+        tracing::info!(addr = %local_addr, "API server listening");
+        loop {
+            while conns.try_join_next().is_some() {}
+            let (tcp, peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Transient (EMFILE, ECONNABORTED): log and keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let acceptor = acceptor.clone();
+            let state = state.clone();
+            let mut stop = state.shutdown.clone();
+            conns.spawn(async move {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let svc = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handlers::handle(state, req).await) }
+                });
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            });
+        }
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+        drop(listener);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        conns.abort_all();
+        Ok(())
+    }
+}

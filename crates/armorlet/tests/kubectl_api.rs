@@ -1,0 +1,1067 @@
+//! The real kubectl (/usr/bin/kubectl, v1.32 dispatcher) against `armorlet up` (issue 5).
+//!
+//! Every test starts its own server as a child process on an ephemeral port with its own data
+//! directory and its own HOME (kubectl caches discovery under ~/.kube), and kills it on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+/// Upper bound for anything that should happen "soon" (server start, a watch line); only a guard
+/// against hanging forever, never an assertion about speed.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Server {
+    child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_armorlet"))
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn armorlet up");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("armorlet up printed nothing")
+        });
+        let kubeconfig = PathBuf::from(
+            line.strip_prefix("export KUBECONFIG=")
+                .unwrap_or_else(|| panic!("unexpected first line {line:?}")),
+        );
+        assert_eq!(kubeconfig, data.join("kubeconfig"));
+        Server { child, kubeconfig }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server plus a scratch directory for HOME and manifests.
+struct Cluster {
+    dir: tempfile::TempDir,
+    server: Option<Server>,
+}
+
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = Server::start(&dir.path().join("data"));
+        Cluster {
+            dir,
+            server: Some(server),
+        }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.server
+            .as_ref()
+            .expect("server running")
+            .kubeconfig
+            .clone()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(KUBECTL);
+        c.arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Out {
+        let mut all = vec!["--request-timeout=60s"];
+        all.extend_from_slice(args);
+        let out = self.command(&all).output().expect("run kubectl");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs kubectl and requires exit code 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert_eq!(out.code, 0, "kubectl {args:?} failed: {out:#?}");
+        out.stdout
+    }
+
+    fn write(&self, name: &str, contents: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).expect("write manifest");
+        p.to_string_lossy().into_owned()
+    }
+}
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  containers:
+  - name: c
+    image: busybox:1.28
+    ports:
+    - containerPort: 80
+";
+
+const CONFIGMAP: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+data:
+  a: \"1\"
+  b: \"2\"
+";
+
+/// Splits a table into rows of whitespace-separated cells (cells here contain no spaces).
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn version_reports_the_emulated_kubernetes_release() {
+    let c = Cluster::new();
+    let out = c.ok(&["version"]);
+    assert!(out.contains("Server Version: v1.32.0+armorlet."), "{out}");
+}
+
+#[test]
+fn apply_create_and_get_in_every_output_format() {
+    let c = Cluster::new();
+    let ns = c.write(
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+    );
+    assert_eq!(c.ok(&["create", "-f", &ns]), "namespace/team created\n");
+    let pod = c.write("pod.yaml", POD);
+    assert_eq!(c.ok(&["apply", "-f", &pod]), "pod/web created\n");
+    assert_eq!(c.ok(&["apply", "-f", &pod]), "pod/web unchanged\n");
+    let cm = c.write("cm.yaml", CONFIGMAP);
+    assert_eq!(c.ok(&["create", "-f", &cm]), "configmap/cfg created\n");
+    let again = c.kubectl(&["create", "-f", &cm]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again
+            .stderr
+            .contains("Error from server (AlreadyExists): error when creating \"")
+            && again.stderr.contains("configmaps \"cfg\" already exists"),
+        "{again:#?}"
+    );
+
+    let table = rows(&c.ok(&["get", "pods"]));
+    assert_eq!(table[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(table[1][..4], ["web", "0/1", "Pending", "0"]);
+    let wide = c.ok(&["get", "pods", "-o", "wide"]);
+    assert!(wide.starts_with("NAME   READY   STATUS    RESTARTS   AGE   IP       NODE     NOMINATED NODE   READINESS GATES\n"), "{wide}");
+    assert!(rows(&wide)[1].ends_with(&[
+        "<none>".to_string(),
+        "<none>".into(),
+        "<none>".into(),
+        "<none>".into()
+    ]));
+    let cms = rows(&c.ok(&["get", "configmap", "cfg"]));
+    assert_eq!(cms[0], ["NAME", "DATA", "AGE"]);
+    assert_eq!(cms[1][..2], ["cfg", "2"]);
+    let nss = rows(&c.ok(&["get", "namespaces"]));
+    let names: Vec<&str> = nss[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "default",
+            "kube-node-lease",
+            "kube-public",
+            "kube-system",
+            "team"
+        ]
+    );
+    assert!(nss[1..].iter().all(|r| r[1] == "Active"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["get", "pod", "web", "-o", "json"])).unwrap();
+    assert_eq!(json["kind"], "Pod");
+    assert_eq!(json["status"]["phase"], "Pending");
+    assert_eq!(json["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    assert_eq!(json["metadata"]["uid"].as_str().map(str::len), Some(36));
+    assert!(
+        json["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    let yaml = c.ok(&["get", "configmap", "cfg", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: ConfigMap\n") && yaml.contains("  a: \"1\"\n"),
+        "{yaml}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&c.ok(&["get", "pods", "-o", "json"])).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][0]["metadata"]["name"], "web");
+    assert_eq!(c.ok(&["get", "pods", "-o", "name"]), "pod/web\n");
+
+    let describe = c.ok(&["describe", "pod", "web"]);
+    for want in [
+        "Name:         web",
+        "Namespace:    default",
+        "Status:       Pending",
+        "Image:        busybox:1.28",
+        "Port:         80/TCP",
+        "QoS Class:        BestEffort",
+    ] {
+        assert!(
+            describe.contains(want),
+            "describe lacks {want:?}:\n{describe}"
+        );
+    }
+}
+
+#[test]
+fn missing_objects_and_bad_names_print_kubernetes_errors() {
+    let c = Cluster::new();
+    let out = c.kubectl(&["get", "pod", "nope"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+    let bad = c.write(
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n",
+    );
+    let out = c.kubectl(&["create", "-f", &bad]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{out:#?}");
+    let out = c.kubectl(&["-n", "ghost", "apply", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("namespaces \"ghost\" not found"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn label_annotate_and_patch_change_the_stored_object() {
+    let c = Cluster::new();
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    assert_eq!(
+        c.ok(&["label", "pod", "web", "tier=front"]),
+        "pod/web labeled\n"
+    );
+    assert_eq!(
+        c.ok(&["annotate", "pod", "web", "note=hi"]),
+        "pod/web annotated\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"m":"1"}}}"#
+        ]),
+        "pod/web patched\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/metadata/labels/j","value":"2"}]"#
+        ]),
+        "pod/web patched\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}"#
+        ]),
+        "pod/web patched\n"
+    );
+    let out = c.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.metadata.labels}|{.metadata.annotations.note}|{.spec.containers[*].image}",
+    ]);
+    assert_eq!(
+        out,
+        r#"{"app":"web","j":"2","m":"1","tier":"front"}|hi|busybox:1.36"#
+    );
+    let shown = rows(&c.ok(&["get", "pod", "web", "-L", "tier,j"]));
+    assert_eq!(shown[0][5..], ["TIER", "J"]);
+    assert_eq!(shown[1][5..], ["front", "2"]);
+    assert_eq!(
+        c.ok(&["label", "pod", "web", "tier-"]),
+        "pod/web unlabeled\n"
+    );
+    // A changed manifest is applied as a strategic merge patch computed by kubectl.
+    let changed = POD.replace("app: web", "app: web2");
+    assert_eq!(
+        c.ok(&["apply", "-f", &c.write("pod.yaml", &changed)]),
+        "pod/web configured\n"
+    );
+    assert_eq!(
+        c.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels.app}"]),
+        "web2"
+    );
+    let out = c.kubectl(&[
+        "patch",
+        "pod",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/nope"}]"#,
+    ]);
+    assert_eq!(out.code, 1, "{out:#?}");
+}
+
+#[test]
+fn delete_waits_until_the_object_is_gone() {
+    let c = Cluster::new();
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    assert_eq!(
+        c.ok(&["delete", "pod", "web", "--wait"]),
+        "pod \"web\" deleted\n"
+    );
+    let out = c.kubectl(&["get", "pod", "web"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (1, "Error from server (NotFound): pods \"web\" not found\n")
+    );
+    assert_eq!(
+        c.ok(&[
+            "delete",
+            "-f",
+            &c.dir.path().join("cm.yaml").to_string_lossy()
+        ]),
+        "configmap \"cfg\" deleted\n"
+    );
+    let out = c.kubectl(&["delete", "configmap", "cfg"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error from server (NotFound): configmaps \"cfg\" not found\n"
+    );
+}
+
+#[test]
+fn deleting_a_namespace_deletes_its_content() {
+    let c = Cluster::new();
+    c.ok(&[
+        "create",
+        "-f",
+        &c.write(
+            "ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: gone\n",
+        ),
+    ]);
+    c.ok(&["-n", "gone", "apply", "-f", &c.write("pod.yaml", POD)]);
+    c.ok(&["-n", "gone", "apply", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    assert_eq!(
+        c.ok(&["delete", "namespace", "gone"]),
+        "namespace \"gone\" deleted\n"
+    );
+    let out = c.kubectl(&["get", "namespace", "gone"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    let out = c.kubectl(&["get", "configmaps", "-A", "-o", "name"]);
+    assert_eq!(out.stdout, "");
+    let out = c.kubectl(&["delete", "namespace", "default"]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, "Error from server (Forbidden): namespaces \"default\" is forbidden: this namespace may not be deleted\n"));
+}
+
+#[test]
+fn get_watch_prints_objects_created_later() {
+    let c = Cluster::new();
+    c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    let mut child = c
+        .command(&["get", "configmaps", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kubectl get -w");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no watch line containing {needle:?}"));
+        if line.starts_with(needle) {
+            return line;
+        }
+    };
+    assert!(wait_for("NAME").contains("DATA"));
+    wait_for("cfg ");
+    c.ok(&[
+        "create",
+        "-f",
+        &c.write("cm2.yaml", &CONFIGMAP.replace("name: cfg", "name: second")),
+    ]);
+    let line = wait_for("second ");
+    assert_eq!(rows(&line)[0][..2], ["second", "2"]);
+}
+
+#[test]
+fn tutorial_jsonpath_reads_node_status() {
+    let c = Cluster::new();
+    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"vm"},
+      "status":{"nodeInfo":{"kubeletVersion":"v1.32.0+armorlet.0.1.0","osImage":"Debian GNU/Linux 12 (bookworm)","kernelVersion":"6.1.0","containerRuntimeVersion":"armorlet://0.1.0"},
+        "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}],
+        "addresses":[{"type":"InternalIP","address":"192.0.2.2"}]}}"#;
+    assert_eq!(
+        c.ok(&["create", "-f", &c.write("node.json", node)]),
+        "node/vm created\n"
+    );
+    assert_eq!(
+        c.ok(&["get", "nodes", "-o=jsonpath={range .items[*]}{@.metadata.name}: {@.status.nodeInfo.kubeletVersion}\n{end}"]),
+        "vm: v1.32.0+armorlet.0.1.0\n"
+    );
+    assert_eq!(
+        c.ok(&["get", "nodes", r#"-o=jsonpath={range .items[*]}{@.metadata.name}: {.status.conditions[?(@.reason=="KubeletReady")].message}{"\n"}{end}"#]),
+        "vm: kubelet is posting ready status\n"
+    );
+    let table = rows(&c.ok(&["get", "nodes"]));
+    assert_eq!(table[0], ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+    assert_eq!(table[1][..3], ["vm", "Ready", "<none>"]);
+    assert_eq!(table[1][4], "v1.32.0+armorlet.0.1.0");
+    let wide = c.ok(&["get", "nodes", "-o", "wide"]);
+    assert!(
+        wide.contains("192.0.2.2")
+            && wide.contains("Debian GNU/Linux 12 (bookworm)")
+            && wide.contains("armorlet://0.1.0"),
+        "{wide}"
+    );
+}
+
+#[test]
+fn a_wrong_token_is_unauthorized() {
+    let c = Cluster::new();
+    // Without cached discovery the 401 arrives on /api first; client-go words it itself.
+    let out = c.kubectl(&["--token=wrong", "get", "pods"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("error: You must be logged in to the server (the server has asked for the client to provide credentials)"),
+        "{out:#?}"
+    );
+    // With discovery cached by a good call, the request itself gets the Status message.
+    c.ok(&["get", "pods"]);
+    let out = c.kubectl(&["--token=wrong", "get", "pods"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: You must be logged in to the server (Unauthorized)\n"
+    );
+}
+
+#[test]
+fn api_resources_lists_the_served_kinds() {
+    let c = Cluster::new();
+    let table = rows(&c.ok(&["api-resources"]));
+    assert_eq!(
+        table[0],
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    for want in [
+        vec!["pods", "po", "v1", "true", "Pod"],
+        vec!["nodes", "no", "v1", "false", "Node"],
+        vec!["namespaces", "ns", "v1", "false", "Namespace"],
+        vec!["daemonsets", "ds", "apps/v1", "true", "DaemonSet"],
+        vec!["leases", "coordination.k8s.io/v1", "true", "Lease"],
+        vec!["events", "ev", "events.k8s.io/v1", "true", "Event"],
+    ] {
+        assert!(
+            table.iter().any(|r| *r == want),
+            "api-resources lacks {want:?}"
+        );
+    }
+}
+
+#[test]
+fn server_dry_run_and_generate_name() {
+    let c = Cluster::new();
+    let cm = c.write("cm.yaml", CONFIGMAP);
+    assert_eq!(
+        c.ok(&["create", "-f", &cm, "--dry-run=server"]),
+        "configmap/cfg created (server dry run)\n"
+    );
+    assert_eq!(c.kubectl(&["get", "configmap", "cfg"]).code, 1);
+    let gen = c.write(
+        "gen.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\n",
+    );
+    let out = c.ok(&["create", "-f", &gen]);
+    let name = out
+        .strip_prefix("configmap/")
+        .and_then(|s| s.strip_suffix(" created\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert_eq!(
+        c.ok(&["get", "configmap", name, "-o", "name"]),
+        format!("configmap/{name}\n")
+    );
+}
+
+#[test]
+fn objects_and_resource_versions_survive_kill_9_and_watches_resume() {
+    let mut c = Cluster::new();
+    c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    let before = c.ok(&[
+        "get",
+        "configmap",
+        "cfg",
+        "-o",
+        "jsonpath={.metadata.uid} {.metadata.resourceVersion}",
+    ]);
+    let (uid, rv1) = before.split_once(' ').unwrap();
+    let (uid, rv1) = (uid.to_string(), rv1.parse::<u64>().unwrap());
+    c.ok(&["label", "configmap", "cfg", "after=restart"]);
+    let rv2: u64 = c
+        .ok(&[
+            "get",
+            "configmap",
+            "cfg",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    assert!(rv2 > rv1);
+
+    // kill -9, then start again on the same data directory.
+    let mut server = c.server.take().unwrap();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    c.server = Some(Server::start(&c.dir.path().join("data")));
+
+    let after = c.ok(&[
+        "get",
+        "configmap",
+        "cfg",
+        "-o",
+        "jsonpath={.metadata.uid} {.metadata.resourceVersion} {.metadata.labels.after}",
+    ]);
+    assert_eq!(after, format!("{uid} {rv2} restart"));
+    // The watch from before the label change replays it from the persisted event log.
+    let path = format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv1}&timeoutSeconds=1"
+    );
+    let events: Vec<serde_json::Value> = c
+        .ok(&["get", "--raw", &path])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(
+        events[0]["object"]["metadata"]["resourceVersion"],
+        rv2.to_string()
+    );
+    // The counter continues after the restart.
+    c.ok(&[
+        "create",
+        "-f",
+        &c.write("cm2.yaml", &CONFIGMAP.replace("name: cfg", "name: newer")),
+    ]);
+    let rv3: u64 = c
+        .ok(&[
+            "get",
+            "configmap",
+            "newer",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    assert!(rv3 > rv2, "{rv3} > {rv2}");
+}
+
+#[test]
+fn oversized_bodies_are_rejected_with_a_status() {
+    let c = Cluster::new();
+    let big = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"x\":\"{}\"}}}}",
+        "a".repeat(4 * 1024 * 1024)
+    );
+    let file = c.write("big.json", &big);
+    let out = c.kubectl(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps",
+        "-f",
+        &file,
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("Request entity too large: limit is 3145728"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn status_is_written_only_through_the_status_subresource() {
+    let c = Cluster::new();
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    let patch = r#"{"status":{"phase":"Running"}}"#;
+    assert_eq!(
+        c.ok(&["patch", "pod", "web", "--type=merge", "-p", patch]),
+        "pod/web patched (no change)\n"
+    );
+    assert_eq!(
+        c.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
+        "Pending"
+    );
+    assert_eq!(
+        c.ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            patch
+        ]),
+        "pod/web patched\n"
+    );
+    assert_eq!(rows(&c.ok(&["get", "pod", "web"]))[1][2], "Running");
+}
+
+#[test]
+fn scheduled_pods_terminate_gracefully_until_force_deleted() {
+    let c = Cluster::new();
+    let bound = POD.replace("spec:\n", "spec:\n  nodeName: vm\n");
+    c.ok(&["apply", "-f", &c.write("pod.yaml", &bound)]);
+    assert_eq!(
+        c.ok(&["delete", "pod", "web", "--wait=false"]),
+        "pod \"web\" deleted\n"
+    );
+    let out = c.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.metadata.deletionGracePeriodSeconds}",
+    ]);
+    assert_eq!(out, "30");
+    assert_eq!(rows(&c.ok(&["get", "pod", "web"]))[1][2], "Terminating");
+    let out = c.kubectl(&["delete", "pod", "web", "--grace-period=0", "--force"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.stdout, "pod \"web\" force deleted\n");
+    assert_eq!(c.kubectl(&["get", "pod", "web"]).code, 1);
+}
+
+#[test]
+fn finalizers_hold_an_object_until_they_are_removed() {
+    let c = Cluster::new();
+    let held = CONFIGMAP.replace(
+        "  name: cfg\n",
+        "  name: cfg\n  finalizers:\n  - example.com/hold\n",
+    );
+    c.ok(&["create", "-f", &c.write("cm.yaml", &held)]);
+    assert_eq!(
+        c.ok(&["delete", "configmap", "cfg", "--wait=false"]),
+        "configmap \"cfg\" deleted\n"
+    );
+    let ts = c.ok(&[
+        "get",
+        "configmap",
+        "cfg",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
+    c.ok(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    let out = c.kubectl(&["get", "configmap", "cfg"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+}
+
+#[test]
+fn replace_with_a_stale_resource_version_conflicts() {
+    let c = Cluster::new();
+    c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    let stale = c.ok(&["get", "configmap", "cfg", "-o", "json"]);
+    c.ok(&["label", "configmap", "cfg", "bump=1"]);
+    let out = c.kubectl(&["replace", "-f", &c.write("stale.json", &stale)]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Error from server (Conflict): error when replacing \"")
+            && out.stderr.contains("Operation cannot be fulfilled on configmaps \"cfg\": the object has been modified; please apply your changes to the latest version and try again"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn daemonsets_events_and_describe_show_the_usual_columns() {
+    let c = Cluster::new();
+    let ds = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},
+      "spec":{"selector":{"matchLabels":{"app":"agent"}},
+        "template":{"metadata":{"labels":{"app":"agent"}},"spec":{"containers":[{"name":"a","image":"busybox:1.28"}]}}}}"#;
+    assert_eq!(
+        c.ok(&["apply", "-f", &c.write("ds.json", ds)]),
+        "daemonset.apps/agent created\n"
+    );
+    let table = rows(&c.ok(&["get", "ds"]));
+    assert_eq!(
+        table[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE",
+            "SELECTOR",
+            "AGE"
+        ]
+    );
+    assert_eq!(table[1][..7], ["agent", "0", "0", "0", "0", "0", "<none>"]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "ds",
+            "agent",
+            "-o",
+            "jsonpath={.metadata.generation}"
+        ]),
+        "1"
+    );
+
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    let uid = c.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.uid}"]);
+    let event = format!(
+        r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"web.1"}},
+          "involvedObject":{{"kind":"Pod","namespace":"default","name":"web","uid":"{uid}","apiVersion":"v1"}},
+          "reason":"Scheduled","message":"Successfully assigned default/web to vm","type":"Normal",
+          "source":{{"component":"default-scheduler"}},"count":1}}"#
+    );
+    c.ok(&["create", "-f", &c.write("ev.json", &event)]);
+    let other = event
+        .replace("web.1", "other.1")
+        .replace(&uid, "someone-else");
+    c.ok(&["create", "-f", &c.write("ev2.json", &other)]);
+    let events = c.ok(&["get", "events"]);
+    assert!(
+        events.starts_with("LAST SEEN   TYPE     REASON      OBJECT    MESSAGE\n"),
+        "{events}"
+    );
+    assert!(
+        events.contains("Normal   Scheduled   pod/web   Successfully assigned default/web to vm"),
+        "{events}"
+    );
+    let describe = c.ok(&["describe", "pod", "web"]);
+    assert!(
+        describe.contains("Normal  Scheduled")
+            && describe.contains("default-scheduler  Successfully assigned default/web to vm"),
+        "{describe}"
+    );
+    // Only the event whose involvedObject.uid matches is shown.
+    assert_eq!(
+        describe.matches("Successfully assigned").count(),
+        1,
+        "{describe}"
+    );
+}
+
+#[test]
+fn typed_client_creates_travel_as_protobuf_and_are_stored_as_json() {
+    let c = Cluster::new();
+    assert_eq!(
+        c.ok(&["create", "namespace", "team"]),
+        "namespace/team created\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "-n",
+            "team",
+            "create",
+            "configmap",
+            "x",
+            "--from-literal=a=b",
+            "--from-literal=c=d"
+        ]),
+        "configmap/x created\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "-n",
+            "team",
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=p=q"
+        ]),
+        "secret/s created\n"
+    );
+    assert_eq!(
+        c.ok(&["-n", "team", "create", "serviceaccount", "bot"]),
+        "serviceaccount/bot created\n"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "namespace",
+            "team",
+            "-o",
+            "jsonpath={.metadata.labels}|{.status.phase}|{.metadata.generateName}"
+        ]),
+        r#"{"kubernetes.io/metadata.name":"team"}|Active|"#
+    );
+    assert_eq!(
+        c.ok(&["-n", "team", "get", "cm", "x", "-o", "jsonpath={.data}"]),
+        r#"{"a":"b","c":"d"}"#
+    );
+    // "q" base64-encoded, and the default type.
+    assert_eq!(
+        c.ok(&[
+            "-n",
+            "team",
+            "get",
+            "secret",
+            "s",
+            "-o",
+            "jsonpath={.data.p} {.type}"
+        ]),
+        "cQ== Opaque"
+    );
+    let table = rows(&c.ok(&["-n", "team", "get", "secrets"]));
+    assert_eq!(table[0], ["NAME", "TYPE", "DATA", "AGE"]);
+    assert_eq!(table[1][..3], ["s", "Opaque", "1"]);
+}
+
+#[test]
+fn sigterm_ends_open_watches_and_exits_cleanly() {
+    let mut c = Cluster::new();
+    c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
+    let mut watcher = c
+        .command(&["get", "configmaps", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kubectl get -w");
+    // kubectl prints the listed row and then opens the watch; seeing the row means the watch
+    // request is at most a moment away (if it lost the race, kubectl fails to connect and exits,
+    // which the checks below accept too).
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .expect("kubectl get -w prints the listed row");
+        if line.starts_with("cfg ") {
+            break;
+        }
+    }
+    let mut server = c.server.take().unwrap();
+    let pid = server.child.id().to_string();
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "armorlet up did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    // The watcher sees its stream end; `get -w` then exits on its own.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if watcher.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = watcher.kill();
+            panic!("kubectl get -w kept running after the server stopped");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The data directory still opens: restart and read the object back.
+    c.server = Some(Server::start(&c.dir.path().join("data")));
+    assert_eq!(
+        c.ok(&["get", "configmap", "cfg", "-o", "name"]),
+        "configmap/cfg\n"
+    );
+}
+
+#[test]
+fn expose_allocates_distinct_cluster_ips_and_node_ports() {
+    let c = Cluster::new();
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    assert_eq!(
+        c.ok(&["expose", "pod", "web", "--port=5678", "--type=NodePort"]),
+        "service/web exposed\n"
+    );
+    assert_eq!(
+        c.ok(&["expose", "pod", "web", "--port=80", "--name=web2"]),
+        "service/web2 exposed\n"
+    );
+    let table = rows(&c.ok(&["get", "services", "-o", "wide"]));
+    assert_eq!(
+        table[0],
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+            "SELECTOR"
+        ]
+    );
+    let (a, b) = (&table[1], &table[2]);
+    assert_eq!((a[0].as_str(), a[1].as_str()), ("web", "NodePort"));
+    assert_eq!(
+        (b[0].as_str(), b[1].as_str(), b[4].as_str()),
+        ("web2", "ClusterIP", "80/TCP")
+    );
+    assert_ne!(a[2], b[2]);
+    for ip in [&a[2], &b[2]] {
+        assert!(
+            ip.starts_with("10.9") && ip.parse::<std::net::Ipv4Addr>().is_ok(),
+            "{ip}"
+        );
+    }
+    let node_port: u16 = a[4]
+        .strip_prefix("5678:")
+        .and_then(|p| p.strip_suffix("/TCP"))
+        .unwrap_or_else(|| panic!("{:?}", a[4]))
+        .parse()
+        .unwrap();
+    assert!((30000..=32767).contains(&node_port));
+    assert_eq!(a[6], "app=web");
+    // A label change through apply keeps the allocated address.
+    let before = c.ok(&["get", "svc", "web2", "-o", "jsonpath={.spec.clusterIP}"]);
+    c.ok(&["label", "svc", "web2", "x=y"]);
+    assert_eq!(
+        c.ok(&["get", "svc", "web2", "-o", "jsonpath={.spec.clusterIP}"]),
+        before
+    );
+}
+
+#[test]
+fn events_k8s_io_and_core_events_are_the_same_objects() {
+    let c = Cluster::new();
+    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    let ev = r#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"web.2"},
+      "eventTime":"2026-11-23T10:00:00.000000Z","reportingController":"armorlet/node","reportingInstance":"vm",
+      "action":"Pulling","reason":"Pulling","type":"Normal","note":"Pulling image busybox:1.28",
+      "regarding":{"kind":"Pod","namespace":"default","name":"web","apiVersion":"v1"}}"#;
+    assert_eq!(
+        c.ok(&["create", "-f", &c.write("ev.json", ev)]),
+        "event.events.k8s.io/web.2 created\n"
+    );
+    // The core API reads it with core field names.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "events.v1.",
+            "web.2",
+            "-o",
+            "jsonpath={.apiVersion} {.involvedObject.name} {.message} {.reportingComponent}"
+        ]),
+        "v1 web Pulling image busybox:1.28 armorlet/node"
+    );
+    // The events.k8s.io API reads it back as written, and selects on its own field names.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "--field-selector=regarding.name=web",
+            "-o",
+            "jsonpath={.items[*].note}"
+        ]),
+        "Pulling image busybox:1.28"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "--field-selector=regarding.name=other",
+            "-o",
+            "name"
+        ]),
+        ""
+    );
+}
