@@ -136,10 +136,30 @@ fn capability_not_granted_is_denied_and_logged() {
 }
 
 #[test]
+fn includes_default_to_etc_apparmor_d_like_check() {
+    let p = K8sProfile::new("base");
+    let o = armorlet(&[&p.file, "--path", "/tmp/test", "--access", "w"]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("deny /** w,"), "{}", stdout(&o));
+}
+
+#[test]
 fn errors_exit_2() {
     let p = K8sProfile::new("err");
-    // includes not found: the policy is invalid
-    let o = armorlet(&[&p.file, "--path", "/tmp/test", "--access", "w"]);
+    // includes not found (a base directory without the abstractions): the policy is invalid
+    let empty = std::env::temp_dir().join(format!("armorlet-explain-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty_s = empty.to_str().unwrap();
+    let o = armorlet(&[
+        &p.file,
+        "-b",
+        empty_s,
+        "--path",
+        "/tmp/test",
+        "--access",
+        "w",
+    ]);
+    let _ = std::fs::remove_dir(&empty);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(stderr(&o).contains("tunables/global"), "{}", stderr(&o));
     // bad access letter
