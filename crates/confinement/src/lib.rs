@@ -1,0 +1,25 @@
+//! Kubernetes AppArmor and seccomp confinement semantics, per emulated
+//! Kubernetes version, on pods held as generic JSON.
+//!
+//! - [`version`]: [`EmulatedVersion`] and the one table of behaviour switches.
+//! - [`validate`]: kube-apiserver pod-create behaviour: annotation/field
+//!   synchronisation, validation causes with upstream field paths and
+//!   messages, and deprecation warnings.
+//! - [`resolve`]: the kubelet's choice of the effective seccomp and AppArmor
+//!   profile of every container.
+
+pub mod pod;
+pub mod resolve;
+pub mod validate;
+pub mod version;
+
+pub use pod::ShapeError;
+pub use resolve::{
+    resolve_pod, ContainerConfinement, NodeSettings, ResolveError, ResolvedAppArmor,
+    ResolvedSeccomp,
+};
+pub use validate::{
+    admit_create, invalid_message, prepare_for_create, validate_create, warnings_on_create, Cause,
+    CreateError, CreateOutcome, Reason, ValidateOptions,
+};
+pub use version::{EmulatedVersion, Switch, SwitchRow, VersionError, SWITCHES};

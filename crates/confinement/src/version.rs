@@ -1,0 +1,411 @@
+//! Emulated Kubernetes versions and the one table of confinement behaviour
+//! switches that differ between them.
+//!
+//! Every row of [`SWITCHES`] names the Kubernetes change it comes from and the
+//! upstream file where the behaviour lives, so a reviewer can check the
+//! boundary against the Kubernetes source history.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Oldest minor release armorlet can emulate.
+pub const MIN_MINOR: u32 = 22;
+/// Newest minor release armorlet can emulate (and the default).
+pub const MAX_MINOR: u32 = 32;
+
+/// A Kubernetes release `1.<minor>` whose confinement semantics are emulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EmulatedVersion {
+    minor: u32,
+}
+
+/// Why a version string or number was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    /// The text is not of the form `1.N` (optionally `v1.N`).
+    #[error("invalid emulated version {text:?}: expected 1.N")]
+    Malformed {
+        /// The text as given.
+        text: String,
+    },
+    /// The major version is not 1.
+    #[error("unsupported emulated version {text:?}: only major version 1 exists")]
+    Major {
+        /// The text as given.
+        text: String,
+    },
+    /// The minor version is outside the emulated range.
+    #[error(
+        "unsupported emulated version 1.{minor}: supported are 1.{MIN_MINOR} through 1.{MAX_MINOR}"
+    )]
+    OutOfRange {
+        /// The minor version asked for.
+        minor: u32,
+    },
+}
+
+impl EmulatedVersion {
+    /// The default: the newest supported release, 1.32.
+    pub const DEFAULT: EmulatedVersion = EmulatedVersion { minor: MAX_MINOR };
+
+    /// `1.<minor>`, if it is in the supported range.
+    pub fn new(minor: u32) -> Result<Self, VersionError> {
+        if (MIN_MINOR..=MAX_MINOR).contains(&minor) {
+            Ok(Self { minor })
+        } else {
+            Err(VersionError::OutOfRange { minor })
+        }
+    }
+
+    /// The minor version number.
+    pub fn minor(self) -> u32 {
+        self.minor
+    }
+
+    /// Whether the behaviour switch is on at this version.
+    pub fn has(self, switch: Switch) -> bool {
+        switch.row().applies(self.minor)
+    }
+
+    /// Every supported version, oldest first.
+    pub fn all() -> impl Iterator<Item = EmulatedVersion> {
+        (MIN_MINOR..=MAX_MINOR).map(|minor| EmulatedVersion { minor })
+    }
+}
+
+impl Default for EmulatedVersion {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for EmulatedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1.{}", self.minor)
+    }
+}
+
+impl FromStr for EmulatedVersion {
+    type Err = VersionError;
+
+    /// Parses `1.N` or `v1.N` (a patch level `1.N.P` is accepted and ignored).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let malformed = || VersionError::Malformed {
+            text: text.to_string(),
+        };
+        let body = text.strip_prefix('v').unwrap_or(text);
+        let mut parts = body.split('.');
+        let major = parts.next().ok_or_else(malformed)?;
+        let minor = parts.next().ok_or_else(malformed)?;
+        if let Some(patch) = parts.next() {
+            if patch.is_empty() || !patch.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed());
+            }
+        }
+        if parts.next().is_some() {
+            return Err(malformed());
+        }
+        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(major) || !all_digits(minor) {
+            return Err(malformed());
+        }
+        if major != "1" {
+            return Err(VersionError::Major {
+                text: text.to_string(),
+            });
+        }
+        let minor: u32 = minor.parse().map_err(|_| malformed())?;
+        Self::new(minor)
+    }
+}
+
+/// A behaviour that changed between Kubernetes releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Switch {
+    /// kube-apiserver copies seccomp annotations to the fields when a pod is
+    /// created (if the field is unset).
+    SeccompAnnotationToFieldSync,
+    /// kube-apiserver copies seccomp fields to the annotations when a pod is
+    /// created (if the annotation is unset).
+    SeccompFieldToAnnotationSync,
+    /// The kubelet falls back to the seccomp annotations when the fields are
+    /// unset.
+    KubeletSeccompAnnotations,
+    /// The seccomp annotation warning reads `non-functional in v1.27+`.
+    SeccompWarningNonFunctional127,
+    /// The seccomp annotation warning reads
+    /// `deprecated since v1.19, non-functional in v1.25+`.
+    SeccompWarningNonFunctional125,
+    /// `securityContext.appArmorProfile` exists (pod and container level);
+    /// annotation <-> field synchronisation on create, annotation/field match
+    /// validation.
+    AppArmorFields,
+    /// Creating a pod with an AppArmor annotation warns
+    /// `deprecated since v1.30; use the "appArmorProfile" field instead`.
+    AppArmorAnnotationDeprecationWarning,
+    /// The `policy/v1beta1` PodSecurityPolicy API and admission plugin exist.
+    PodSecurityPolicy,
+    /// The kubelet refuses (soft admission, pod stays Pending) a pod whose
+    /// `localhost/` AppArmor profile is not loaded on the node.
+    KubeletAppArmorLoadedCheck,
+    /// The `SeccompDefault` feature gate is enabled by default (the kubelet's
+    /// `seccompDefault` setting is honoured without `--feature-gates`).
+    SeccompDefaultGateOnByDefault,
+}
+
+/// One row of the behaviour table: the switch is on for minors
+/// `since..=until` (open ends are `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwitchRow {
+    /// The behaviour.
+    pub switch: Switch,
+    /// First minor release with the behaviour (`None`: before 1.22).
+    pub since: Option<u32>,
+    /// Last minor release with the behaviour (`None`: still in 1.32).
+    pub until: Option<u32>,
+    /// The upstream change and file the boundary comes from.
+    pub citation: &'static str,
+}
+
+impl SwitchRow {
+    fn applies(&self, minor: u32) -> bool {
+        !matches!(self.since, Some(s) if minor < s) && !matches!(self.until, Some(u) if minor > u)
+    }
+}
+
+/// KEP-135 (seccomp GA, v1.19, PR #91408 "Add seccomp GA version skew for
+/// pods") added the create-time sync in `pkg/registry/core/pod/strategy.go`
+/// (`applySeccompVersionSkew`, using `SeccompFieldForAnnotation` from
+/// `pkg/api/pod/util.go`). The annotation -> field direction was removed in
+/// v1.27 by PR #114947 "Make seccomp annotations non-functional".
+pub const ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC: SwitchRow = SwitchRow {
+    switch: Switch::SeccompAnnotationToFieldSync,
+    since: None,
+    until: Some(26),
+    citation: "KEP-135, PR #91408 (v1.19) .. PR #114947 (v1.27): pkg/registry/core/pod/strategy.go applySeccompVersionSkew; pkg/api/pod/util.go SeccompFieldForAnnotation",
+};
+
+/// The field -> annotation direction of `applySeccompVersionSkew`
+/// (`SeccompAnnotationForField`, `pkg/api/pod/util.go`) was removed in v1.25
+/// by PR #109819 "Partly remove support for seccomp annotations" (release
+/// note: "the seccomp annotations are no longer auto-populated when pods with
+/// seccomp fields are created").
+pub const ROW_SECCOMP_FIELD_TO_ANNOTATION_SYNC: SwitchRow = SwitchRow {
+    switch: Switch::SeccompFieldToAnnotationSync,
+    since: None,
+    until: Some(24),
+    citation: "PR #109819 (v1.25): pkg/registry/core/pod/strategy.go applySeccompVersionSkew; pkg/api/pod/util.go SeccompAnnotationForField",
+};
+
+/// The kubelet's annotation fallback in `getSeccompProfile`
+/// (`pkg/kubelet/kuberuntime/helpers.go`: container field > container
+/// annotation > pod field > pod annotation) was removed in v1.25 by PR
+/// #109819 ("Kubelets no longer support the annotations"; PR #114846 notes the
+/// annotations "could still influence 1.23 and 1.24 kubelets").
+pub const ROW_KUBELET_SECCOMP_ANNOTATIONS: SwitchRow = SwitchRow {
+    switch: Switch::KubeletSeccompAnnotations,
+    since: None,
+    until: Some(24),
+    citation: "PR #109819 (v1.25): pkg/kubelet/kuberuntime/helpers.go getSeccompProfile",
+};
+
+/// `pkg/api/pod/warnings.go` (`GetWarningsForPodTemplate`): from v1.27 the
+/// text is `non-functional in v1.27+; use the "seccompProfile" field
+/// instead` (PR #114947, "Make seccomp annotations non-functional").
+pub const ROW_SECCOMP_WARNING_127: SwitchRow = SwitchRow {
+    switch: Switch::SeccompWarningNonFunctional127,
+    since: Some(27),
+    until: None,
+    citation: "PR #114947 (v1.27): pkg/api/pod/warnings.go",
+};
+
+/// `pkg/api/pod/warnings.go` in v1.25/v1.26 (changed by PR #109819):
+/// `deprecated since v1.19, non-functional in v1.25+` (upstream test
+/// `pkg/api/pod/warnings_test.go` of that era); earlier releases say
+/// `deprecated since v1.19, non-functional in a future release`.
+pub const ROW_SECCOMP_WARNING_125: SwitchRow = SwitchRow {
+    switch: Switch::SeccompWarningNonFunctional125,
+    since: Some(25),
+    until: Some(26),
+    citation: "PR #109819 (v1.25) .. PR #114947 (v1.27): pkg/api/pod/warnings.go",
+};
+
+/// KEP-24 (AppArmor GA, v1.30), kubernetes/kubernetes PR #123435: the
+/// `AppArmorProfile` type in `pkg/apis/core/types.go`,
+/// `ValidateAppArmorProfileField` and
+/// `validateAppArmorAnnotationsAndFieldsMatchOnCreate` in
+/// `pkg/apis/core/validation/validation.go`, and
+/// `applyAppArmorVersionSkew` in `pkg/registry/core/pod/strategy.go`.
+pub const ROW_APPARMOR_FIELDS: SwitchRow = SwitchRow {
+    switch: Switch::AppArmorFields,
+    since: Some(30),
+    until: None,
+    citation: "KEP-24 GA, PR #123435 (v1.30): pkg/apis/core/validation/validation.go ValidateAppArmorProfileField; pkg/registry/core/pod/strategy.go applyAppArmorVersionSkew",
+};
+
+/// Emitted from `applyAppArmorVersionSkew` in
+/// `pkg/registry/core/pod/strategy.go` (pods) and
+/// `pkg/api/pod/warnings.go` (templates), same change as the fields.
+pub const ROW_APPARMOR_ANNOTATION_WARNING: SwitchRow = SwitchRow {
+    switch: Switch::AppArmorAnnotationDeprecationWarning,
+    since: Some(30),
+    until: None,
+    citation:
+        "KEP-24 GA, PR #123435 (v1.30): pkg/registry/core/pod/strategy.go applyAppArmorVersionSkew",
+};
+
+/// KEP-5 (PSP deprecation): the `policy/v1beta1` PodSecurityPolicy API and
+/// `plugin/pkg/admission/security/podsecuritypolicy` were removed in v1.25
+/// (kubernetes/kubernetes PR #109798).
+pub const ROW_POD_SECURITY_POLICY: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityPolicy,
+    since: None,
+    until: Some(24),
+    citation: "KEP-5, PR #109798 (v1.25): plugin/pkg/admission/security/podsecuritypolicy/admission.go removed",
+};
+
+/// `pkg/security/apparmor/validate.go`: `validateProfile` returned
+/// `profile %q is not loaded`; kubernetes/kubernetes PR #97966 "Remove
+/// AppArmor loaded profile validation" removed the check; PR #108143
+/// (Feb 2022, "Forbid empty AppArmor localhost profile") states #97966
+/// "was only pushed out in an alpha release", i.e. v1.24.0-alpha, so 1.23
+/// is the last release with the check.
+pub const ROW_KUBELET_APPARMOR_LOADED_CHECK: SwitchRow = SwitchRow {
+    switch: Switch::KubeletAppArmorLoadedCheck,
+    since: None,
+    until: Some(23),
+    citation: "PR #97966 (first in v1.24, per PR #108143): pkg/security/apparmor/validate.go validateProfile",
+};
+
+/// KEP-2413 (`SeccompDefault`): alpha in v1.22 (gate off by default),
+/// beta in v1.25 (gate on by default), GA in v1.27 (gate locked on);
+/// `pkg/features/kube_features.go`.
+pub const ROW_SECCOMP_DEFAULT_GATE: SwitchRow = SwitchRow {
+    switch: Switch::SeccompDefaultGateOnByDefault,
+    since: Some(25),
+    until: None,
+    citation: "KEP-2413 beta (v1.25): pkg/features/kube_features.go SeccompDefault",
+};
+
+/// The behaviour table: one row per [`Switch`], each citing its upstream change.
+pub const SWITCHES: &[SwitchRow] = &[
+    ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC,
+    ROW_SECCOMP_FIELD_TO_ANNOTATION_SYNC,
+    ROW_KUBELET_SECCOMP_ANNOTATIONS,
+    ROW_SECCOMP_WARNING_127,
+    ROW_SECCOMP_WARNING_125,
+    ROW_APPARMOR_FIELDS,
+    ROW_APPARMOR_ANNOTATION_WARNING,
+    ROW_POD_SECURITY_POLICY,
+    ROW_KUBELET_APPARMOR_LOADED_CHECK,
+    ROW_SECCOMP_DEFAULT_GATE,
+];
+
+impl Switch {
+    /// This switch's row of [`SWITCHES`].
+    pub fn row(self) -> &'static SwitchRow {
+        SWITCHES
+            .iter()
+            .find(|r| r.switch == self)
+            .unwrap_or(&MISSING_ROW)
+    }
+}
+
+/// Never used: every switch has a row (checked by a test); a switch without
+/// one is off everywhere (fail closed to "feature absent").
+const MISSING_ROW: SwitchRow = SwitchRow {
+    switch: Switch::SeccompAnnotationToFieldSync,
+    since: Some(u32::MAX),
+    until: Some(0),
+    citation: "",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(minor: u32) -> EmulatedVersion {
+        EmulatedVersion::new(minor).expect("in range")
+    }
+
+    #[test]
+    fn parse_accepts_forms_and_rejects_junk() {
+        assert_eq!("1.22".parse::<EmulatedVersion>(), Ok(v(22)));
+        assert_eq!("v1.30".parse::<EmulatedVersion>(), Ok(v(30)));
+        assert_eq!("1.27.3".parse::<EmulatedVersion>(), Ok(v(27)));
+        assert!(matches!(
+            "1.21".parse::<EmulatedVersion>(),
+            Err(VersionError::OutOfRange { minor: 21 })
+        ));
+        assert!(matches!(
+            "1.33".parse::<EmulatedVersion>(),
+            Err(VersionError::OutOfRange { minor: 33 })
+        ));
+        assert!(matches!(
+            "2.1".parse::<EmulatedVersion>(),
+            Err(VersionError::Major { .. })
+        ));
+        for bad in ["", "1", "1.", "1.x", "x.1", "1.2.3.4", "1.22.", "1.-2"] {
+            assert!(
+                matches!(
+                    bad.parse::<EmulatedVersion>(),
+                    Err(VersionError::Malformed { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(EmulatedVersion::default().to_string(), "1.32");
+    }
+
+    #[test]
+    fn every_switch_has_exactly_one_row_with_a_citation() {
+        let all = [
+            Switch::SeccompAnnotationToFieldSync,
+            Switch::SeccompFieldToAnnotationSync,
+            Switch::KubeletSeccompAnnotations,
+            Switch::SeccompWarningNonFunctional127,
+            Switch::SeccompWarningNonFunctional125,
+            Switch::AppArmorFields,
+            Switch::AppArmorAnnotationDeprecationWarning,
+            Switch::PodSecurityPolicy,
+            Switch::KubeletAppArmorLoadedCheck,
+            Switch::SeccompDefaultGateOnByDefault,
+        ];
+        assert_eq!(SWITCHES.len(), all.len());
+        for s in all {
+            assert_eq!(SWITCHES.iter().filter(|r| r.switch == s).count(), 1);
+            assert!(s.row().citation.contains(".go"), "{s:?}");
+        }
+    }
+
+    /// (switch, last minor where off/on, first minor where it flips)
+    #[test]
+    fn boundaries_on_either_side() {
+        let cases: &[(Switch, u32, bool, u32, bool)] = &[
+            (Switch::SeccompAnnotationToFieldSync, 26, true, 27, false),
+            (Switch::SeccompFieldToAnnotationSync, 24, true, 25, false),
+            (Switch::KubeletSeccompAnnotations, 24, true, 25, false),
+            (Switch::SeccompWarningNonFunctional127, 26, false, 27, true),
+            (Switch::SeccompWarningNonFunctional125, 24, false, 25, true),
+            (Switch::SeccompWarningNonFunctional125, 26, true, 27, false),
+            (Switch::AppArmorFields, 29, false, 30, true),
+            (
+                Switch::AppArmorAnnotationDeprecationWarning,
+                29,
+                false,
+                30,
+                true,
+            ),
+            (Switch::PodSecurityPolicy, 24, true, 25, false),
+            (Switch::KubeletAppArmorLoadedCheck, 23, true, 24, false),
+            (Switch::SeccompDefaultGateOnByDefault, 24, false, 25, true),
+        ];
+        for &(s, before, b, after, a) in cases {
+            assert_eq!(v(before).has(s), b, "{s:?} at 1.{before}");
+            assert_eq!(v(after).has(s), a, "{s:?} at 1.{after}");
+        }
+        assert!(v(22).has(Switch::SeccompAnnotationToFieldSync));
+        assert!(v(32).has(Switch::AppArmorFields));
+        assert_eq!(EmulatedVersion::all().count(), 11);
+    }
+}
