@@ -38,6 +38,8 @@ pub struct State {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Serialises service IP and port allocation with the create that records it.
     pub allocation: std::sync::Mutex<()>,
+    /// The emulated release for pod confinement admission on create.
+    pub emulated_version: armorlet_confinement::EmulatedVersion,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -501,7 +503,14 @@ fn ensure_namespace_accepts(state: &State, t: &Target, name: &str) -> Result<()>
 }
 
 /// Creates `obj` in `t` after defaulting; shared by POST and server-side apply.
-fn create_object(state: &State, t: &Target, mut obj: Value, dry: bool) -> Result<Value> {
+/// Warning texts collected on the way are appended to `warnings` (also when the create fails).
+fn create_object(
+    state: &State,
+    t: &Target,
+    mut obj: Value,
+    dry: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Value> {
     check_type_meta(t.def, &mut obj)?;
     check_namespace(t, &mut obj)?;
     if !obj.get("metadata").is_some_and(Value::is_object) {
@@ -527,6 +536,9 @@ fn create_object(state: &State, t: &Target, mut obj: Value, dry: bool) -> Result
     defaults::validate_name(t.def, &name)?;
     ensure_namespace_accepts(state, t, &name)?;
     defaults::on_create(t.def, &mut obj);
+    if t.def.plural == "pods" && t.def.group.is_empty() {
+        admit_pod_create(state, &mut obj, warnings)?;
+    }
     let _allocating = if t.def.plural == "services" && t.def.group.is_empty() {
         let guard = state.allocation.lock().unwrap_or_else(|p| p.into_inner());
         allocate_service(state, &mut obj)?;
@@ -538,6 +550,48 @@ fn create_object(state: &State, t: &Target, mut obj: Value, dry: bool) -> Result
     Ok(state
         .store
         .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?)
+}
+
+/// Pod confinement admission (issue 5 part 3): annotation/field sync, validation and warnings
+/// of the emulated release, mapped to kube-apiserver's errors.
+fn admit_pod_create(state: &State, obj: &mut Value, warnings: &mut Vec<String>) -> Result<()> {
+    use armorlet_confinement::{admit_create, invalid_message, CreateError, ValidateOptions};
+    let outcome = admit_create(obj, &ValidateOptions::at(state.emulated_version));
+    warnings.extend(outcome.warnings);
+    match outcome.result {
+        Ok(()) => Ok(()),
+        Err(CreateError::Invalid { name, causes }) => {
+            // kube-apiserver's Status.message is `Pod "x" is invalid: ...`; kubectl adds "The ".
+            let message = invalid_message(&name, &causes);
+            let mut e = ApiError::invalid(
+                "Pod",
+                &name,
+                causes
+                    .into_iter()
+                    .map(|c| crate::error::Cause {
+                        reason: c.reason.as_str(),
+                        message: c.message,
+                        field: c.field,
+                    })
+                    .collect(),
+            );
+            e.message = message;
+            Err(e)
+        }
+        Err(e @ CreateError::UnknownFields { .. }) => Err(ApiError::bad_request(e.to_string())),
+        Err(e @ CreateError::Shape(_)) => Err(ApiError::bad_request(e.to_string())),
+    }
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
+fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            resp.headers_mut().append(hyper::header::WARNING, v);
+        }
+    }
+    resp
 }
 
 /// The service CIDR (kube-apiserver's default `--service-cluster-ip-range`), whose first address
@@ -664,8 +718,12 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
 
 fn create(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let obj = parse_json(&call.body)?;
-    let created = create_object(state, t, obj, dry_run(call))?;
-    Ok(object_response(201, call, t.def, &created))
+    let mut warnings = Vec::new();
+    let resp = match create_object(state, t, obj, dry_run(call), &mut warnings) {
+        Ok(created) => object_response(201, call, t.def, &created),
+        Err(e) => http::error(&e),
+    };
+    Ok(with_warnings(resp, &warnings))
 }
 
 /// Combines a new object with the stored one according to the endpoint: the main endpoint keeps
@@ -770,8 +828,12 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
                 if let Some(m) = obj.as_object_mut() {
                     m.remove("status");
                 }
-                let created = create_object(state, t, obj, dry)?;
-                return Ok(object_response(201, call, t.def, &created));
+                let mut warnings = Vec::new();
+                let resp = match create_object(state, t, obj, dry, &mut warnings) {
+                    Ok(created) => object_response(201, call, t.def, &created),
+                    Err(e) => http::error(&e),
+                };
+                return Ok(with_warnings(resp, &warnings));
             }
             Err(e) => return Err(e.into()),
             Ok(_) => {}
@@ -1066,7 +1128,13 @@ pub fn ensure_namespace(state: &State, name: &str) -> Result<()> {
                 name: None,
                 sub: None,
             };
-            match create_object(state, &t, json!({"metadata": {"name": name}}), false) {
+            match create_object(
+                state,
+                &t,
+                json!({"metadata": {"name": name}}),
+                false,
+                &mut Vec::new(),
+            ) {
                 Ok(_) => Ok(()),
                 Err(e) if e.code == 409 => Ok(()),
                 Err(e) => Err(e),

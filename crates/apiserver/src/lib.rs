@@ -41,6 +41,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+pub use armorlet_confinement::EmulatedVersion;
 pub use credentials::Credentials;
 pub use error::ApiError;
 pub use handlers::State;
@@ -60,6 +61,9 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Largest accepted request body (kube-apiserver: 3 MiB).
     pub max_body_bytes: usize,
+    /// The Kubernetes release whose pod confinement semantics (AppArmor/seccomp
+    /// validation, annotation/field sync, warnings) the create path emulates.
+    pub emulated_version: armorlet_confinement::EmulatedVersion,
 }
 
 impl Config {
@@ -70,6 +74,7 @@ impl Config {
             listen,
             bookmark_interval: Duration::from_secs(60),
             max_body_bytes: 3 * 1024 * 1024,
+            emulated_version: armorlet_confinement::EmulatedVersion::DEFAULT,
         }
     }
 }
@@ -134,6 +139,7 @@ impl Server {
             bookmark_interval: config.bookmark_interval,
             shutdown: shutdown_rx,
             allocation: std::sync::Mutex::new(()),
+            emulated_version: config.emulated_version,
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;

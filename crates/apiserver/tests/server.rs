@@ -424,3 +424,55 @@ async fn aggregated_discovery_is_served_with_its_content_type() {
     assert_eq!(list["groupVersion"], "apps/v1");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_creates_pass_confinement_admission_with_status_causes_and_warnings() {
+    let s = Running::start(Duration::from_secs(60)).await;
+    let token = s.token.clone();
+    let ct = [("Content-Type", "application/json")];
+    let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"}, "spec": {
+        "securityContext": {"seccompProfile": {"type": "Localhost"}},
+        "containers": [{"name": "hello", "image": "busybox:1.28"}]}});
+    let (code, _, resp) = s
+        .request(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            Some(&token),
+            &ct,
+            &serde_json::to_vec(&bad).unwrap(),
+        )
+        .await;
+    let status: Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(code, 422, "{resp}");
+    let field = "spec.securityContext.seccompProfile.localhostProfile";
+    let cause = "Required value: must be set when seccomp type is Localhost";
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("Pod \"bad\" is invalid: {field}: {cause}"),
+            "reason": "Invalid", "code": 422,
+            "details": {"name": "bad", "kind": "Pod", "causes": [
+                {"reason": "FieldValueRequired", "message": cause, "field": field}]}})
+    );
+    let warned = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "warned",
+        "annotations": {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default"}},
+        "spec": {"containers": [{"name": "hello", "image": "busybox:1.28"}]}});
+    let body = serde_json::to_vec(&warned).unwrap();
+    let (code, headers, resp) = s
+        .request(
+            "POST",
+            "/api/v1/namespaces/default/pods?dryRun=All",
+            Some(&token),
+            &ct,
+            &body,
+        )
+        .await;
+    assert_eq!(code, 201, "{resp}");
+    assert!(
+        headers.contains("warning: 299 - \"metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: non-functional in v1.27+; use the \\\"seccompprofile\\\" field instead\""),
+        "{headers}"
+    );
+    let (code, _) = s.get("/api/v1/namespaces/default/pods/warned").await;
+    assert_eq!(code, 404);
+    s.shutdown().await;
+}

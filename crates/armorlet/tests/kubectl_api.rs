@@ -21,9 +21,14 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_armorlet"))
             .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -72,8 +77,13 @@ struct Out {
 
 impl Cluster {
     fn new() -> Cluster {
+        Cluster::with_args(&[])
+    }
+
+    /// A cluster whose `armorlet up` gets `extra` flags.
+    fn with_args(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = Server::start(&dir.path().join("data"));
+        let server = Server::start_with(&dir.path().join("data"), extra);
         Cluster {
             dir,
             server: Some(server),
@@ -1064,4 +1074,123 @@ fn events_k8s_io_and_core_events_are_the_same_objects() {
         ]),
         ""
     );
+}
+
+const SECCOMP_LOCALHOST_NO_PROFILE: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: inv-seccomp-localhost-noprofile
+spec:
+  securityContext:
+    seccompProfile:
+      type: Localhost
+  containers:
+  - name: hello
+    image: busybox:1.28
+";
+
+const SECCOMP_ANNOTATION: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: seccomp-annotation
+  annotations:
+    seccomp.security.alpha.kubernetes.io/pod: runtime/default
+spec:
+  containers:
+  - name: hello
+    image: busybox:1.28
+";
+
+const AA_MISMATCH: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: inv-aa-mismatch
+  annotations:
+    container.apparmor.security.beta.kubernetes.io/hello: localhost/profile-a
+spec:
+  containers:
+  - name: hello
+    image: busybox:1.28
+    securityContext:
+      appArmorProfile:
+        type: Localhost
+        localhostProfile: profile-b
+";
+
+#[test]
+fn invalid_seccomp_profile_is_rejected_with_the_kubernetes_message() {
+    let c = Cluster::new();
+    let f = c.write(
+        "inv-seccomp-localhost-noprofile.yaml",
+        SECCOMP_LOCALHOST_NO_PROFILE,
+    );
+    let out = c.kubectl(&["apply", "-f", &f]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        "The Pod \"inv-seccomp-localhost-noprofile\" is invalid: spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost\n"
+    );
+    assert_eq!(out.stdout, "");
+    let missing = c.kubectl(&["get", "pod", "inv-seccomp-localhost-noprofile"]);
+    assert_eq!(missing.code, 1, "{missing:#?}");
+}
+
+#[test]
+fn apparmor_annotation_field_mismatch_is_rejected() {
+    let c = Cluster::new();
+    let f = c.write("inv-aa-mismatch.yaml", AA_MISMATCH);
+    let out = c.kubectl(&["apply", "-f", &f]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        "The Pod \"inv-aa-mismatch\" is invalid: spec.containers[0].securityContext.appArmorProfile.localhostProfile: Forbidden: apparmor profile in annotation and field must match\n"
+    );
+}
+
+#[test]
+fn seccomp_annotation_warns_and_is_created() {
+    let c = Cluster::new();
+    let f = c.write("seccomp-annotation.yaml", SECCOMP_ANNOTATION);
+    let out = c.kubectl(&["apply", "-f", &f]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        "Warning: metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: non-functional in v1.27+; use the \"seccompProfile\" field instead\n"
+    );
+    assert_eq!(out.stdout, "pod/seccomp-annotation created\n");
+    let field = c.ok(&[
+        "get",
+        "pod",
+        "seccomp-annotation",
+        "-o",
+        "jsonpath={.spec.securityContext.seccompProfile}",
+    ]);
+    assert_eq!(field, "");
+}
+
+#[test]
+fn emulated_1_26_copies_the_seccomp_annotation_to_the_field() {
+    let c = Cluster::with_args(&["--emulated-version", "1.26"]);
+    let f = c.write("seccomp-annotation.yaml", SECCOMP_ANNOTATION);
+    let out = c.kubectl(&["apply", "-f", &f]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let field = c.ok(&[
+        "get",
+        "pod",
+        "seccomp-annotation",
+        "-o",
+        "jsonpath={.spec.securityContext.seccompProfile.type}",
+    ]);
+    assert_eq!(field, "RuntimeDefault");
+}
+
+#[test]
+fn a_bad_emulated_version_is_a_usage_error_naming_the_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_armorlet"))
+        .args(["up", "--emulated-version", "banana"])
+        .output()
+        .expect("run armorlet up");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--emulated-version"), "{stderr}");
 }

@@ -230,8 +230,9 @@ fn unknown_fields_text(paths: &[String]) -> String {
         .join(", ")
 }
 
-/// `The Pod "<name>" is invalid: <causes>` exactly as the apiserver's
+/// `Pod "<name>" is invalid: <causes>` exactly as the apiserver's
 /// `Status.message` (one cause bare, several as `[a, b]`, duplicates once).
+/// kubectl prints it with `The ` in front (staging/src/k8s.io/kubectl/pkg/cmd/util/helpers.go).
 pub fn invalid_message(name: &str, causes: &[Cause]) -> String {
     let mut seen = Vec::<String>::new();
     for c in causes {
@@ -244,7 +245,7 @@ pub fn invalid_message(name: &str, causes: &[Cause]) -> String {
         1 => seen.remove(0),
         _ => format!("[{}]", seen.join(", ")),
     };
-    format!("The Pod {} is invalid: {body}", go_quote(name))
+    format!("Pod {} is invalid: {body}", go_quote(name))
 }
 
 /// The result of a pod create: warnings (`Warning:` headers, sent even when

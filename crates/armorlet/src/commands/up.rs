@@ -16,6 +16,10 @@ pub struct Args {
     /// Address the API server listens on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
+    /// Kubernetes release (1.X) whose pod AppArmor/seccomp semantics the API server emulates
+    /// on create.
+    #[arg(long, default_value = "1.32", value_name = "1.X")]
+    pub emulated_version: armorlet_apiserver::EmulatedVersion,
 }
 
 /// Starts the server and blocks until a termination signal.
@@ -31,7 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let config = armorlet_apiserver::Config::new(&args.data_dir, args.listen);
+        let mut config = armorlet_apiserver::Config::new(&args.data_dir, args.listen);
+        config.emulated_version = args.emulated_version;
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {}", args.listen))?;

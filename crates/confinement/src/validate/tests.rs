@@ -26,9 +26,11 @@ fn pod(name: &str, annotations: Value, pod_sc: Value, ctr_sc: Value) -> Value {
     p
 }
 
+/// What kubectl prints for the Invalid Status: `The ` + `Status.message`
+/// (staging/src/k8s.io/kubectl/pkg/cmd/util/helpers.go).
 fn invalid_text(o: &CreateOutcome) -> String {
     match &o.result {
-        Err(e @ CreateError::Invalid { .. }) => e.to_string(),
+        Err(e @ CreateError::Invalid { .. }) => format!("The {e}"),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -590,7 +592,7 @@ fn malformed_pods_are_errors() {
 #[test]
 fn go_quote_escapes_like_go() {
     assert_eq!(go_quote("a\"b\\c\n\t\u{1}é"), "\"a\\\"b\\\\c\\n\\t\\x01é\"");
-    assert_eq!(invalid_message("n", &[]), "The Pod \"n\" is invalid: []");
+    assert_eq!(invalid_message("n", &[]), "Pod \"n\" is invalid: []");
 }
 
 #[test]
