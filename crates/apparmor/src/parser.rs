@@ -638,22 +638,7 @@ impl<'o> Parser<'o> {
                     format!("variable {var} was not previously declared, but is being assigned additional values"),
                 ),
             },
-            ":=" => {
-                self.bools.remove(&name);
-                self.vars.insert(name, values);
-            }
-            "?=" => {
-                if !self.vars.contains_key(&name) && !self.bools.contains_key(&name) {
-                    self.vars.insert(name, values);
-                }
-            }
-            _ => {
-                if self.vars.contains_key(&name) || self.bools.contains_key(&name) {
-                    self.error(span, format!("variable {var} was previously declared"));
-                } else {
-                    self.vars.insert(name, values);
-                }
-            }
+            _ => self.assign(op, &var, name, VarValue::Set(values), span),
         }
         Ok(())
     }
@@ -722,25 +707,34 @@ impl<'o> Parser<'o> {
             return Ok(());
         }
         let name = var_name(&var);
+        self.assign(op, &var, name, VarValue::Bool(v), span);
+        Ok(())
+    }
+
+    /// `:=` overrides, `?=` sets only when undeclared, `=` declares (an error
+    /// when `name` is declared already, as a set or as a boolean variable).
+    fn assign(&mut self, op: &str, var: &str, name: String, value: VarValue, span: Span) {
+        let declared = self.vars.contains_key(&name) || self.bools.contains_key(&name);
         match op {
-            ":=" => {
+            ":=" => {}
+            "?=" if declared => return,
+            "?=" => {}
+            _ if declared => {
+                self.error(span, format!("variable {var} was previously declared"));
+                return;
+            }
+            _ => {}
+        }
+        match value {
+            VarValue::Set(values) => {
+                self.bools.remove(&name);
+                self.vars.insert(name, values);
+            }
+            VarValue::Bool(b) => {
                 self.vars.remove(&name);
-                self.bools.insert(name, v);
-            }
-            "?=" => {
-                if !self.vars.contains_key(&name) && !self.bools.contains_key(&name) {
-                    self.bools.insert(name, v);
-                }
-            }
-            _ => {
-                if self.vars.contains_key(&name) || self.bools.contains_key(&name) {
-                    self.error(span, format!("variable {var} was previously declared"));
-                } else {
-                    self.bools.insert(name, v);
-                }
+                self.bools.insert(name, b);
             }
         }
-        Ok(())
     }
 
     // ------------------------------------------------------------------
@@ -2219,4 +2213,10 @@ impl ExprParser {
             t => Err(p.unexpected(&t, span, "an expression")),
         }
     }
+}
+
+/// The value of a variable assignment: a set variable `@{X}` or a boolean `$X`.
+enum VarValue {
+    Set(Vec<String>),
+    Bool(bool),
 }
