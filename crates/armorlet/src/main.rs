@@ -26,6 +26,15 @@ enum Command {
     Seccomp(commands::seccomp::Command),
     /// Start the control plane: the Kubernetes API server and its store.
     Up(commands::up::Args),
+    /// Run only the node agent against a Kubernetes API server.
+    Node(commands::node::Args),
+    /// Local container images: load, list, remove.
+    Image(commands::image::Args),
+    /// Seccomp audit records of the node's containers.
+    Audit(commands::audit::Args),
+    /// Internal: the per-container monitor started by the node agent.
+    #[command(hide = true)]
+    Monitor(commands::monitor::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -34,6 +43,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Apparmor(cmd) => cmd.run(),
         Command::Seccomp(cmd) => cmd.run(),
         Command::Up(args) => commands::up::run(args),
+        Command::Node(args) => commands::node::run(args),
+        Command::Image(args) => commands::image::run(args),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Monitor(args) => commands::monitor::run(args),
     }
 }
 
