@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `pki/ca.crt`, `pki/ca.key` | the cluster CA |
 //! | `pki/apiserver.crt`, `pki/apiserver.key` | serving certificate for localhost, 127.0.0.1, ::1 and the listen IP |
+//! | `pki/apiserver-kubelet-client.crt`, `.key` | client certificate for the node API (`CN=kube-apiserver-kubelet-client`, `O=system:masters`) |
 //! | `admin-token` | the admin bearer token (mode 0600) |
 //! | `kubeconfig` | cluster, user and context for kubectl (mode 0600) |
 
@@ -109,18 +110,8 @@ impl Credentials {
             .iter()
             .all(|p| p.exists());
         if !have_all {
-            let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            ca_params
-                .distinguished_name
-                .push(DnType::CommonName, "armorlet-ca");
-            ca_params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
             let ca_kp = KeyPair::generate()?;
-            let ca = ca_params.self_signed(&ca_kp)?;
+            let ca = ca_params()?.self_signed(&ca_kp)?;
 
             let mut names = vec![
                 "localhost".to_string(),
@@ -203,6 +194,120 @@ impl Credentials {
         write_private(&path, text.as_bytes())?;
         Ok(path)
     }
+}
+
+/// The CA's parameters; re-signing them with the CA key gives an issuer equal to the stored
+/// CA (same subject and key), which is all that signing a new leaf needs.
+fn ca_params() -> Result<CertificateParams> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "armorlet-ca");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(ca_params)
+}
+
+/// Accepts any node serving certificate: kube-apiserver without
+/// `--kubelet-certificate-authority` does not verify the kubelet's (self-signed) certificate
+/// either. The node, in turn, requires and verifies our client certificate.
+#[derive(Debug)]
+struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The TLS client configuration for connecting to node APIs: presents
+/// `pki/apiserver-kubelet-client.crt` (created on first use, signed by the cluster CA).
+pub fn kubelet_client_config(data_dir: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    let pki = data_dir.join("pki");
+    let crt = pki.join("apiserver-kubelet-client.crt");
+    let key = pki.join("apiserver-kubelet-client.key");
+    if !(crt.exists() && key.exists()) {
+        let ca_key_path = pki.join("ca.key");
+        let ca_key_pem = std::fs::read_to_string(&ca_key_path).map_err(io(&ca_key_path))?;
+        let ca_kp = KeyPair::from_pem(&ca_key_pem)?;
+        let ca = ca_params()?.self_signed(&ca_kp)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver-kubelet-client");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let kp = KeyPair::generate()?;
+        let cert = params.signed_by(&kp, &ca, &ca_kp)?;
+        write_private(&key, kp.serialize_pem().as_bytes())?;
+        write_private(&crt, cert.pem().as_bytes())?;
+    }
+    let pem_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CredentialsError::Pem { path, source }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&crt)
+        .map_err(pem_err(&crt))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(pem_err(&crt))?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(pem_err(&key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+        .with_client_auth_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
 }
 
 /// Compares two byte strings in time independent of where they differ.

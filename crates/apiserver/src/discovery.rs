@@ -47,6 +47,14 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
     if r.has_status {
         v["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
     }
+    if r.group.is_empty() && r.plural == "pods" {
+        // As kube-apiserver's aggregated discovery lists them.
+        let subs = v["subresources"].as_array_mut().expect("pods have status");
+        subs.push(json!({"subresource": "attach", "responseKind": {"group": "", "version": "", "kind": "PodAttachOptions"}, "verbs": ["create", "get"]}));
+        subs.push(json!({"subresource": "binding", "responseKind": {"group": "", "version": "", "kind": "Binding"}, "verbs": ["create"]}));
+        subs.push(json!({"subresource": "exec", "responseKind": {"group": "", "version": "", "kind": "PodExecOptions"}, "verbs": ["create", "get"]}));
+        subs.push(json!({"subresource": "log", "responseKind": {"group": "", "version": "", "kind": "Pod"}, "verbs": ["get"]}));
+    }
     v
 }
 
@@ -134,6 +142,17 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         if r.has_status {
             resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "",
                                   "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+        if r.group.is_empty() && r.plural == "pods" {
+            for (sub, kind, verbs) in [
+                ("attach", "PodAttachOptions", json!(["create", "get"])),
+                ("binding", "Binding", json!(["create"])),
+                ("exec", "PodExecOptions", json!(["create", "get"])),
+                ("log", "Pod", json!(["get"])),
+            ] {
+                resources.push(json!({"name": format!("pods/{sub}"), "singularName": "",
+                                      "namespaced": true, "kind": kind, "verbs": verbs}));
+            }
         }
     }
     let gv = if group.is_empty() {

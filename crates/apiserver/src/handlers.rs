@@ -40,6 +40,10 @@ pub struct State {
     pub allocation: std::sync::Mutex<()>,
     /// The emulated release for pod confinement admission on create.
     pub emulated_version: armorlet_confinement::EmulatedVersion,
+    /// TLS client settings (with the kubelet client certificate) for node APIs.
+    pub kubelet_client: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// The cluster CA (PEM), published as the `kube-root-ca.crt` ConfigMap.
+    pub ca_pem: String,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -131,6 +135,17 @@ struct Call {
 async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>> {
     authenticate(state, &req)?;
     let path = req.uri().path().to_string();
+    if let Some((ns, name, sub)) = node_subresource(&path) {
+        return crate::nodeproxy::handle(
+            state.clone(),
+            state.kubelet_client.clone(),
+            req,
+            ns,
+            name,
+            sub,
+        )
+        .await;
+    }
     let header = |name| {
         req.headers()
             .get(name)
@@ -209,9 +224,39 @@ async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
             Some(d) => get_only(http::json(200, &d)),
             None => Err(ApiError::no_route()),
         },
+        ["api", "v1", "namespaces", ns, "pods", name, "binding"] if call.method == Method::POST => {
+            binding(state, call, ns, name).await
+        }
         ["api", "v1", rest @ ..] => in_blocking(state, call, "", "v1", rest).await,
         ["apis", g, v, rest @ ..] => in_blocking(state, call, g, v, rest).await,
         _ => Err(ApiError::no_route()),
+    }
+}
+
+/// `POST pods/{name}/binding`: `{"kind":"Binding","target":{"name":NODE}}`; answers `201` with a
+/// Success Status as kube-apiserver's `BindingREST.Create`.
+async fn binding(state: &Arc<State>, call: Call, ns: &str, name: &str) -> Result<Response<Body>> {
+    let body = parse_json(&call.body)?;
+    let node = body["target"]["name"].as_str().unwrap_or("").to_string();
+    let (st, ns, name) = (state.clone(), ns.to_string(), name.to_string());
+    tokio::task::spawn_blocking(move || crate::scheduler::bind(&st, &ns, &name, &node))
+        .await
+        .map_err(|e| ApiError::internal(format!("request handler failed: {e}")))??;
+    Ok(http::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `/api/v1/namespaces/{ns}/pods/{name}/{log|exec|attach}`: served by [`crate::nodeproxy`],
+/// which needs the raw request (exec/attach upgrade the connection).
+fn node_subresource(path: &str) -> Option<(String, String, crate::nodeproxy::Sub)> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["api", "v1", "namespaces", ns, "pods", name, sub] => {
+            crate::nodeproxy::Sub::parse(sub).map(|s| (ns.to_string(), name.to_string(), s))
+        }
+        _ => None,
     }
 }
 
@@ -556,6 +601,7 @@ fn create_object(
 /// of the emulated release, mapped to kube-apiserver's errors.
 fn admit_pod_create(state: &State, obj: &mut Value, warnings: &mut Vec<String>) -> Result<()> {
     use armorlet_confinement::{admit_create, invalid_message, CreateError, ValidateOptions};
+    crate::admission::admit_pod(obj);
     let outcome = admit_create(obj, &ValidateOptions::at(state.emulated_version));
     warnings.extend(outcome.warnings);
     match outcome.result {

@@ -13,6 +13,7 @@
 //! - validation and admission (issue 5, parts 3 and 4) belong between the defaulting in
 //!   `handlers::create_object` / the update closures and the store call.
 
+pub mod admission;
 pub mod body;
 pub mod convert;
 pub mod credentials;
@@ -21,9 +22,12 @@ pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod nodelifecycle;
+pub mod nodeproxy;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
+pub mod scheduler;
 pub mod table;
 
 use std::convert::Infallible;
@@ -64,6 +68,13 @@ pub struct Config {
     /// The Kubernetes release whose pod confinement semantics (AppArmor/seccomp
     /// validation, annotation/field sync, warnings) the create path emulates.
     pub emulated_version: armorlet_confinement::EmulatedVersion,
+    /// How old a node's heartbeat may get before the node lifecycle controller marks it
+    /// Unknown and unreachable (kube-controller-manager `--node-monitor-grace-period`).
+    pub node_monitor_grace_period: Duration,
+    /// Publish the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap in every
+    /// namespace, as kube-controller-manager does. Off by default for now: tests elsewhere
+    /// assert empty ConfigMap lists (see the lead's notes).
+    pub publish_namespace_defaults: bool,
 }
 
 impl Config {
@@ -75,6 +86,8 @@ impl Config {
             bookmark_interval: Duration::from_secs(60),
             max_body_bytes: 3 * 1024 * 1024,
             emulated_version: armorlet_confinement::EmulatedVersion::DEFAULT,
+            node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
+            publish_namespace_defaults: false,
         }
     }
 }
@@ -108,6 +121,9 @@ pub struct Server {
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     local_addr: SocketAddr,
     kubeconfig: PathBuf,
+    ca_path: PathBuf,
+    node_grace: Duration,
+    publish_defaults: bool,
 }
 
 impl Server {
@@ -140,6 +156,8 @@ impl Server {
             shutdown: shutdown_rx,
             allocation: std::sync::Mutex::new(()),
             emulated_version: config.emulated_version,
+            kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
+            ca_pem: creds.ca_pem.clone(),
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
@@ -151,6 +169,9 @@ impl Server {
             shutdown_tx,
             local_addr,
             kubeconfig,
+            ca_path: config.data_dir.join("pki").join("ca.crt"),
+            node_grace: config.node_monitor_grace_period,
+            publish_defaults: config.publish_namespace_defaults,
         })
     }
 
@@ -162,6 +183,12 @@ impl Server {
     /// The kubeconfig written for this server.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The cluster CA certificate (PEM): node APIs verify the API server's client certificate
+    /// with it (it is also the kubeconfig's `certificate-authority-data`).
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
     }
 
     /// The store, for in-process callers.
@@ -178,6 +205,8 @@ impl Server {
             state,
             shutdown_tx,
             local_addr,
+            node_grace,
+            publish_defaults,
             ..
         } = self;
         tokio::pin!(shutdown);
@@ -194,6 +223,31 @@ impl Server {
                         }
                     }
                     _ = sweeper_stop.changed() => break,
+                }
+            }
+        });
+        let sched_state = state.clone();
+        let mut sched_stop = state.shutdown.clone();
+        conns.spawn(async move {
+            let mut tick = tokio::time::interval(scheduler::INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let st = sched_state.clone();
+                        let pass = move || {
+                            if publish_defaults {
+                                admission::ensure_namespace_defaults(&st)?;
+                            }
+                            nodelifecycle::check_once(&st, node_grace)?;
+                            scheduler::schedule_once(&st)
+                        };
+                        match tokio::task::spawn_blocking(pass).await {
+                            Ok(Err(e)) => tracing::warn!(error = %e.message, "scheduling pass failed"),
+                            Err(e) => tracing::warn!(error = %e, "scheduling pass panicked"),
+                            Ok(Ok(())) => {}
+                        }
+                    }
+                    _ = sched_stop.changed() => break,
                 }
             }
         });
@@ -230,7 +284,9 @@ impl Server {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(handlers::handle(state, req).await) }
                 });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+                let conn = http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .with_upgrades();
                 tokio::pin!(conn);
                 tokio::select! {
                     r = conn.as_mut() => {

@@ -20,8 +20,9 @@ struct Server {
 }
 
 impl Server {
+    /// Restarts on an existing data dir, control plane only like `Cluster::with_args`.
     fn start(data: &Path) -> Server {
-        Server::start_with(data, &[])
+        Server::start_with(data, &["--nodes", "0"])
     }
 
     fn start_with(data: &Path, extra: &[&str]) -> Server {
@@ -80,10 +81,13 @@ impl Cluster {
         Cluster::with_args(&[])
     }
 
-    /// A cluster whose `armorlet up` gets `extra` flags.
+    /// A cluster whose `armorlet up` gets `extra` flags. These tests exercise the API server
+    /// alone, so no node agent is started (`--nodes 0`); the node has its own suites.
     fn with_args(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = Server::start_with(&dir.path().join("data"), extra);
+        let mut args = vec!["--nodes", "0"];
+        args.extend_from_slice(extra);
+        let server = Server::start_with(&dir.path().join("data"), &args);
         Cluster {
             dir,
             server: Some(server),
@@ -147,6 +151,12 @@ spec:
     ports:
     - containerPort: 80
 ";
+
+/// `POD` for another scheduler, so the built-in scheduler leaves it alone and the only events
+/// are the ones a test writes (kube-scheduler likewise ignores foreign `schedulerName`s).
+fn unscheduled_pod() -> String {
+    POD.replace("spec:\n", "spec:\n  schedulerName: manual\n")
+}
 
 const CONFIGMAP: &str = "apiVersion: v1
 kind: ConfigMap
@@ -246,12 +256,14 @@ fn apply_create_and_get_in_every_output_format() {
 
     let describe = c.ok(&["describe", "pod", "web"]);
     for want in [
-        "Name:         web",
-        "Namespace:    default",
-        "Status:       Pending",
+        // ServiceAccount admission adds "Service Account:", which widens the top block.
+        "Name:             web",
+        "Namespace:        default",
+        "Service Account:  default",
+        "Status:           Pending",
         "Image:        busybox:1.28",
         "Port:         80/TCP",
-        "QoS Class:        BestEffort",
+        "QoS Class:                   BestEffort",
     ] {
         assert!(
             describe.contains(want),
@@ -803,7 +815,7 @@ fn daemonsets_events_and_describe_show_the_usual_columns() {
         "1"
     );
 
-    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    c.ok(&["apply", "-f", &c.write("pod.yaml", &unscheduled_pod())]);
     let uid = c.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.uid}"]);
     let event = format!(
         r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"web.1"}},
@@ -1033,7 +1045,7 @@ fn expose_allocates_distinct_cluster_ips_and_node_ports() {
 #[test]
 fn events_k8s_io_and_core_events_are_the_same_objects() {
     let c = Cluster::new();
-    c.ok(&["apply", "-f", &c.write("pod.yaml", POD)]);
+    c.ok(&["apply", "-f", &c.write("pod.yaml", &unscheduled_pod())]);
     let ev = r#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"web.2"},
       "eventTime":"2026-11-23T10:00:00.000000Z","reportingController":"armorlet/node","reportingInstance":"vm",
       "action":"Pulling","reason":"Pulling","type":"Normal","note":"Pulling image busybox:1.28",

@@ -8,11 +8,13 @@
 //! - [`resolve`]: the kubelet's choice of the effective seccomp and AppArmor
 //!   profile of every container.
 
+pub mod apparmor_admit;
 pub mod pod;
 pub mod resolve;
 pub mod validate;
 pub mod version;
 
+pub use apparmor_admit::{admit_apparmor, AppArmorAdmission, AppArmorHost};
 pub use pod::ShapeError;
 pub use resolve::{
     resolve_pod, ContainerConfinement, NodeSettings, ResolveError, ResolvedAppArmor,

@@ -151,6 +151,15 @@ pub enum Switch {
     /// The `SeccompDefault` feature gate is enabled by default (the kubelet's
     /// `seccompDefault` setting is honoured without `--feature-gates`).
     SeccompDefaultGateOnByDefault,
+    /// The kubelet's AppArmor admission failure is a hard rejection (phase
+    /// Failed) instead of soft admission (pod held Pending, `Blocked`).
+    KubeletAppArmorHardReject,
+    /// The kubelet's `AppArmor` feature gate can be turned off
+    /// (`--feature-gates=AppArmor=false`); later it is locked on.
+    AppArmorFeatureGateConfigurable,
+    /// The node Ready condition message ends in `. AppArmor enabled` when the
+    /// host supports AppArmor.
+    NodeReadyAppArmorMessage,
 }
 
 /// One row of the behaviour table: the switch is on for minors
@@ -287,6 +296,40 @@ pub const ROW_SECCOMP_DEFAULT_GATE: SwitchRow = SwitchRow {
     citation: "KEP-2413 beta (v1.25): pkg/features/kube_features.go SeccompDefault",
 };
 
+/// kubernetes/kubernetes PR #125776 "Remove kubelet soft admission" (merged
+/// 2024-06-28, milestone v1.31, issue #125393): the AppArmor admit handler
+/// moved from `softAdmitHandlers` to `admitHandlers` in
+/// `pkg/kubelet/kubelet.go` (release note: "kubelet now hard rejects pods with
+/// AppArmor if the node does not have AppArmor enabled").
+pub const ROW_KUBELET_APPARMOR_HARD_REJECT: SwitchRow = SwitchRow {
+    switch: Switch::KubeletAppArmorHardReject,
+    since: Some(31),
+    until: None,
+    citation: "PR #125776 (v1.31): pkg/kubelet/kubelet.go admitHandlers; pkg/kubelet/lifecycle/handlers.go appArmorAdmitHandler",
+};
+
+/// KEP-24: the `AppArmor` gate (beta since 1.4) went GA in v1.31 with
+/// `LockToDefault: true` in `pkg/features/kube_features.go`; before that
+/// `validateHost` in `pkg/security/apparmor/validate.go` returned
+/// `AppArmor disabled by feature-gate` when it was off.
+pub const ROW_APPARMOR_FEATURE_GATE: SwitchRow = SwitchRow {
+    switch: Switch::AppArmorFeatureGateConfigurable,
+    since: None,
+    until: Some(30),
+    citation: "KEP-24 GA (v1.31, gate locked): pkg/features/kube_features.go AppArmor; pkg/security/apparmor/validate.go validateHost",
+};
+
+/// PR #31659 (v1.4) appended `. AppArmor enabled` to the Ready condition
+/// (`pkg/kubelet/nodestatus/setters.go` `ReadyCondition`); KEP-24's GA
+/// design ("Node Status": "this message will simply be removed") dropped it
+/// with the GA change, PR #123435 (v1.30).
+pub const ROW_NODE_READY_APPARMOR_MESSAGE: SwitchRow = SwitchRow {
+    switch: Switch::NodeReadyAppArmorMessage,
+    since: None,
+    until: Some(29),
+    citation: "PR #31659 (v1.4) .. KEP-24 GA PR #123435 (v1.30): pkg/kubelet/nodestatus/setters.go ReadyCondition",
+};
+
 /// The behaviour table: one row per [`Switch`], each citing its upstream change.
 pub const SWITCHES: &[SwitchRow] = &[
     ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC,
@@ -299,6 +342,9 @@ pub const SWITCHES: &[SwitchRow] = &[
     ROW_POD_SECURITY_POLICY,
     ROW_KUBELET_APPARMOR_LOADED_CHECK,
     ROW_SECCOMP_DEFAULT_GATE,
+    ROW_KUBELET_APPARMOR_HARD_REJECT,
+    ROW_APPARMOR_FEATURE_GATE,
+    ROW_NODE_READY_APPARMOR_MESSAGE,
 ];
 
 impl Switch {
@@ -370,6 +416,9 @@ mod tests {
             Switch::PodSecurityPolicy,
             Switch::KubeletAppArmorLoadedCheck,
             Switch::SeccompDefaultGateOnByDefault,
+            Switch::KubeletAppArmorHardReject,
+            Switch::AppArmorFeatureGateConfigurable,
+            Switch::NodeReadyAppArmorMessage,
         ];
         assert_eq!(SWITCHES.len(), all.len());
         for s in all {
@@ -399,6 +448,9 @@ mod tests {
             (Switch::PodSecurityPolicy, 24, true, 25, false),
             (Switch::KubeletAppArmorLoadedCheck, 23, true, 24, false),
             (Switch::SeccompDefaultGateOnByDefault, 24, false, 25, true),
+            (Switch::KubeletAppArmorHardReject, 30, false, 31, true),
+            (Switch::AppArmorFeatureGateConfigurable, 30, true, 31, false),
+            (Switch::NodeReadyAppArmorMessage, 29, true, 30, false),
         ];
         for &(s, before, b, after, a) in cases {
             assert_eq!(v(before).has(s), b, "{s:?} at 1.{before}");

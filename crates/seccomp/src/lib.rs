@@ -44,6 +44,7 @@ pub mod error;
 pub mod explain;
 pub mod load;
 pub mod model;
+pub mod oci;
 pub mod policy;
 pub mod resolve;
 pub mod runtime_default;

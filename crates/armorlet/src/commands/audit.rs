@@ -1,16 +1,59 @@
-//! `armorlet audit` (placeholder until its issue lands; owned by the helper that implements it).
+//! `armorlet audit`: the node audit logs (`D/nodes/*/audit.log`, written by the node agent
+//! from kernel seccomp records) filtered by pod, optionally followed.
+//!
+//! Exit codes: 0 ok, 2 usage or I/O errors.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use armorlet_audit::{AuditLog, PodFilter};
 
 /// Flags of `armorlet audit`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments (placeholder).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// Keep printing new lines as they are written.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Only records of this pod.
+    #[arg(long)]
+    pod: Option<String>,
+    /// Only records of pods in this namespace.
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// The data directory holding `nodes/<node>/audit.log`.
+    #[arg(long, default_value = "/var/lib/armorlet")]
+    data_dir: PathBuf,
 }
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("armorlet audit is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let nodes = args.data_dir.join("nodes");
+    let mut logs = Vec::new();
+    match std::fs::read_dir(&nodes) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.with_context(|| format!("reading {}", nodes.display()))?;
+                if entry.file_type()?.is_dir() {
+                    logs.push(entry.path().join("audit.log"));
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", nodes.display())),
+    }
+    logs.sort();
+    if logs.is_empty() {
+        eprintln!("armorlet: no node audit logs under {}", nodes.display());
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let filter = PodFilter {
+        namespace: args.namespace,
+        pod: args.pod,
+    };
+    let mut stdout = std::io::stdout().lock();
+    AuditLog::read_filtered(&logs, &filter, args.follow, &mut stdout)?;
+    Ok(ExitCode::SUCCESS)
 }

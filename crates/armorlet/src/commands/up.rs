@@ -1,5 +1,5 @@
-//! `armorlet up`: runs the control plane (for now the API server and its store) until SIGINT or
-//! SIGTERM.
+//! `armorlet up`: runs the control plane (the API server and its store) and `--nodes N` node
+//! agents in one process until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,20 +16,36 @@ pub struct Args {
     /// Address the API server listens on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
-    /// Kubernetes release (1.X) whose pod AppArmor/seccomp semantics the API server emulates
-    /// on create.
+    /// Kubernetes release (1.X) whose pod AppArmor/seccomp semantics the API server and the
+    /// node agents emulate.
     #[arg(long, default_value = "1.32", value_name = "1.X")]
     pub emulated_version: armorlet_apiserver::EmulatedVersion,
+    /// Number of node agents to run in this process (0: control plane only). The first is
+    /// named after the machine's hostname, the others `<hostname>-2`, `<hostname>-3`...
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u32,
+    /// Port of the first node's API (the kubelet's 10250); further nodes use the next ports.
+    #[arg(long, default_value_t = 10250)]
+    pub node_api_port: u16,
+    /// Agent flags.
+    #[command(flatten)]
+    pub agent: super::node::AgentFlags,
 }
 
-/// Starts the server and blocks until a termination signal.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Logs to stderr (colours on a terminal).
+pub fn init_tracing() {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(tracing::Level::INFO)
         .init();
+}
+
+/// Starts the server and the node agents and blocks until a termination signal.
+/// Containers keep running after shutdown (see `armorlet node`).
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,16 +56,73 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {}", args.listen))?;
-        println!("export KUBECONFIG={}", server.kubeconfig_path().display());
-        server
-            .serve(shutdown_signal())
+        let kubeconfig = server.kubeconfig_path().to_owned();
+        println!("export KUBECONFIG={}", kubeconfig.display());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let mut agents = tokio::task::JoinSet::new();
+        for (i, name) in node_names(args.nodes).into_iter().enumerate() {
+            let port = args.node_api_port + i as u16;
+            let cfg = args.agent.config(
+                name.clone(),
+                kubeconfig.clone(),
+                args.data_dir.clone(),
+                args.emulated_version,
+                SocketAddr::from(([0, 0, 0, 0], port)),
+            )?;
+            let shutdown = wait();
+            agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });
+        }
+        // The server outlives the agents so they can mark their nodes NotReady.
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(async move {
+            let _ = server_stopped.await;
+        }));
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        while let Some(done) = agents.join_next().await {
+            match done {
+                Ok((name, Err(e))) => {
+                    tracing::error!(node = %name, error = %e, "node agent failed")
+                }
+                Err(e) => tracing::error!(error = %e, "node agent task failed"),
+                Ok((_, Ok(()))) => {}
+            }
+        }
+        let _ = stop_server.send(());
+        serving
             .await
+            .context("API server task")?
             .context("serving the API")?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn shutdown_signal() {
+/// The machine's hostname, then `<hostname>-2`, `<hostname>-3`...
+fn node_names(n: u32) -> Vec<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    (1..=n)
+        .map(|i| {
+            if i == 1 {
+                host.clone()
+            } else {
+                format!("{host}-{i}")
+            }
+        })
+        .collect()
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -9,7 +9,9 @@ use clap::Subcommand;
 
 mod check;
 mod explain;
+mod load;
 mod names;
+mod status;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -19,6 +21,12 @@ pub enum Command {
     Names(names::Args),
     /// Explain how a profile decides one request (exit 0 allow, 1 deny, 2 error).
     Explain(Box<explain::Args>),
+    /// Load profiles onto the node(s): Landlock registry or kernel (`apparmor_parser -r`).
+    Load(load::LoadArgs),
+    /// Remove loaded profiles by name.
+    Unload(load::UnloadArgs),
+    /// Show the loaded profiles, like `aa-status`.
+    Status(status::Args),
 }
 
 impl Command {
@@ -27,6 +35,9 @@ impl Command {
             Command::Check(a) => check::run(a),
             Command::Names(a) => names::run(a),
             Command::Explain(a) => explain::run(*a),
+            Command::Load(a) => load::run_load(a),
+            Command::Unload(a) => load::run_unload(a),
+            Command::Status(a) => status::run(a),
         }
     }
 }

@@ -1,0 +1,163 @@
+//! The confine helper binary: applies the plan, execs, fails closed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use armorlet_landlock::plan::{fs, FsRule, LandlockRules, Plan, SocketAllow};
+use armorlet_seccomp::SockFilter;
+
+const BUSYBOX: &str = "/usr/bin/busybox";
+
+fn helper(plan: &Path, args: &[&str]) -> Output {
+    assert!(Path::new(BUSYBOX).exists(), "busybox-static is required");
+    Command::new(env!("CARGO_BIN_EXE_armorlet-confine"))
+        .arg(plan)
+        .arg("--")
+        .args(args)
+        .output()
+        .expect("run helper")
+}
+
+fn write(dir: &Path, plan: &Plan) -> PathBuf {
+    let p = dir.join("plan.json");
+    plan.write(&p).expect("write plan");
+    p
+}
+
+/// The tutorial deny-write profile's plan: read/exec everywhere, no writes.
+fn deny_write() -> Plan {
+    Plan {
+        profile: "k8s-apparmor-example-deny-write".into(),
+        landlock: Some(LandlockRules {
+            handled_fs: fs::ALL,
+            fs: vec![FsRule {
+                path: "/".into(),
+                access: fs::READ_FILE | fs::READ_DIR | fs::EXECUTE,
+            }],
+            scoped: 3,
+        }),
+        capabilities: Some(vec![]),
+        sockets: Some(vec![SocketAllow {
+            family: 1,
+            sock_type: None,
+        }]),
+        seccomp_hex: None,
+        no_new_privs: true,
+    }
+}
+
+/// seccomp: `nr == deny` → EPERM, else allow.
+fn deny_syscall(nr: u32) -> Vec<SockFilter> {
+    vec![
+        SockFilter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        SockFilter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: nr,
+        },
+        SockFilter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0001,
+        },
+        SockFilter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        },
+    ]
+}
+
+#[test]
+fn tutorial_profile_denies_writes_allows_reads() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let plan = write(d.path(), &deny_write());
+    let target = d.path().join("test");
+    let out = helper(&plan, &[BUSYBOX, "touch", target.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("touch: {}: Permission denied\n", target.display())
+    );
+    assert!(!target.exists());
+    let out = helper(&plan, &[BUSYBOX, "cat", "/proc/self/status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    assert!(status.contains("CapBnd:\t0000000000000000"), "{status}");
+}
+
+#[test]
+fn seccomp_is_installed_last() {
+    let d = tempfile::tempdir().expect("tempdir");
+    // The filter forbids landlock_restrict_self (446): installing it before
+    // Landlock would make the helper fail.
+    let mut plan = deny_write();
+    let prog = deny_syscall(446);
+    plan.set_seccomp(&prog);
+    let p = write(d.path(), &plan);
+    let out = helper(&p, &[BUSYBOX, "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it is in force: mkdir (83) fails with EPERM.
+    let mut plan = Plan {
+        profile: "x".into(),
+        ..Plan::default()
+    };
+    plan.set_seccomp(&deny_syscall(83));
+    let p = write(d.path(), &plan);
+    let dir = d.path().join("newdir");
+    let out = helper(&p, &[BUSYBOX, "mkdir", dir.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn fails_closed_naming_the_step() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let marker = d.path().join("ran");
+    let m = marker.to_str().expect("utf8");
+    let out = helper(&d.path().join("missing"), &[BUSYBOX, "touch", m]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("armorlet-confine: plan: "));
+    let mut bad = deny_write();
+    bad.seccomp_hex = Some("zz".into());
+    let p = write(d.path(), &bad);
+    let out = helper(&p, &[BUSYBOX, "touch", m]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seccomp_hex is not hex"));
+    let mut unsupported = deny_write();
+    if let Some(l) = &mut unsupported.landlock {
+        l.handled_fs = 1 << 40; // not a Landlock right on any kernel
+    }
+    let p = write(d.path(), &unsupported);
+    let out = helper(&p, &[BUSYBOX, "touch", m]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("confine: landlock: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!marker.exists(), "the command never ran unconfined");
+    let out = helper(&write(d.path(), &deny_write()), &["/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127));
+}

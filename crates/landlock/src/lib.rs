@@ -1,0 +1,309 @@
+//! AppArmor on the node: host detection as the kubelet does it, the node's
+//! profile registry, the kernel backend (`apparmor_parser`) and the Landlock
+//! backend (AppArmor profile → confine plan for the static helper).
+//!
+//! - [`host`]: the kubelet's "is AppArmor enabled" check and the securityfs
+//!   `profiles` format.
+//! - [`registry`]: the Landlock backend's registry `D/nodes/N/apparmor/`.
+//! - [`translate`]: profile → [`plan::Plan`] (sound; refusals/tightenings).
+//! - [`plan`]: the plan file and the code applying it (used by the helper).
+//! - [`kernel`]: `apparmor_parser` and the generated runtime default profile.
+//!
+//! With the Landlock backend the node reports AppArmor as enabled and the
+//! registry as the loaded profiles, although the kernel has no AppArmor LSM:
+//! pods then run confined by Landlock. That deliberately differs from a real
+//! kubelet on such a kernel (which rejects them); it is the point of armorlet.
+
+pub mod caps;
+mod error;
+pub mod host;
+pub mod kernel;
+pub mod plan;
+pub mod registry;
+pub mod translate;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use armorlet_confinement::{AppArmorHost, EmulatedVersion, ResolvedAppArmor, Switch};
+use armorlet_seccomp::SockFilter;
+
+pub use error::LandlockError;
+pub use plan::Plan;
+pub use registry::{LoadedProfile, Registry};
+pub use translate::{translate, Translation};
+
+/// Which backend enforces AppArmor profiles on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The AppArmor LSM, through `apparmor_parser` and `process.apparmorProfile`.
+    Kernel,
+    /// Landlock through the confine helper.
+    Landlock,
+    /// None: AppArmor is not enabled on this node.
+    None,
+}
+
+/// `--apparmor=auto|kernel|landlock|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// Kernel when the LSM is enabled, else Landlock when available, else none.
+    #[default]
+    Auto,
+    /// The LSM (error if absent).
+    Kernel,
+    /// Landlock (error if absent).
+    Landlock,
+    /// No AppArmor support (pods asking for a profile are not admitted).
+    Off,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "kernel" => Ok(BackendChoice::Kernel),
+            "landlock" => Ok(BackendChoice::Landlock),
+            "off" => Ok(BackendChoice::Off),
+            other => Err(format!(
+                "invalid --apparmor value {other:?}: expected auto, kernel, landlock or off"
+            )),
+        }
+    }
+}
+
+/// Node AppArmor configuration.
+#[derive(Debug, Clone)]
+pub struct AppArmorConfig {
+    /// Backend choice.
+    pub mode: BackendChoice,
+    /// `--apparmor-fs` (default `/sys/kernel/security/apparmor`).
+    pub apparmor_fs: PathBuf,
+    /// Module parameters (default `/sys/module/apparmor/parameters`).
+    pub module_params: PathBuf,
+    /// `D/nodes/N/apparmor`.
+    pub registry_dir: PathBuf,
+    /// Tighten profiles Landlock cannot enforce exactly instead of refusing them.
+    pub approximate: bool,
+    /// The static confine helper on the host.
+    pub helper: PathBuf,
+    /// The kubelet's `AppArmor` feature gate.
+    pub feature_gate: bool,
+    /// The emulated Kubernetes version (node Ready message).
+    pub version: EmulatedVersion,
+}
+
+impl AppArmorConfig {
+    /// Defaults for a registry dir and helper.
+    pub fn new(registry_dir: PathBuf, helper: PathBuf) -> Self {
+        AppArmorConfig {
+            mode: BackendChoice::Auto,
+            apparmor_fs: host::DEFAULT_APPARMOR_FS.into(),
+            module_params: host::DEFAULT_MODULE_PARAMS.into(),
+            registry_dir,
+            approximate: false,
+            helper,
+            feature_gate: true,
+            version: EmulatedVersion::DEFAULT,
+        }
+    }
+}
+
+/// What the runtime needs to start a container under the Landlock backend:
+/// the helper is bind-mounted read-only at `/.armorlet/confine`, the plan at
+/// `/.armorlet/plan`, and the process is
+/// `["/.armorlet/confine", "/.armorlet/plan", "--", args...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandlockPlanFiles {
+    /// The static helper on the host.
+    pub helper: PathBuf,
+    /// The plan file on the host.
+    pub plan: PathBuf,
+    /// Tightenings made (the agent emits a Warning event when non-empty).
+    pub approximations: Vec<String>,
+}
+
+/// How to confine one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppArmorLaunch {
+    /// No AppArmor confinement.
+    None,
+    /// OCI `process.apparmorProfile`.
+    Kernel {
+        /// Profile name.
+        profile: String,
+    },
+    /// Start through the confine helper.
+    Landlock(LandlockPlanFiles),
+}
+
+/// Path of the helper inside the container.
+pub const HELPER_IN_CONTAINER: &str = "/.armorlet/confine";
+/// Path of the plan inside the container.
+pub const PLAN_IN_CONTAINER: &str = "/.armorlet/plan";
+/// File name of the plan in the container dir.
+pub const PLAN_FILE: &str = "confine-plan.json";
+
+/// The node's AppArmor support.
+#[derive(Debug)]
+pub struct AppArmorNode {
+    cfg: AppArmorConfig,
+    backend: BackendKind,
+    registry: Registry,
+}
+
+impl AppArmorNode {
+    /// Detects the host and opens the registry.
+    pub fn new(cfg: AppArmorConfig) -> Result<AppArmorNode, LandlockError> {
+        let lsm = host::lsm_enabled(&cfg.apparmor_fs, &cfg.module_params);
+        let landlock = host::landlock_abi() >= 6;
+        let backend = match cfg.mode {
+            BackendChoice::Off => BackendKind::None,
+            BackendChoice::Kernel if lsm => BackendKind::Kernel,
+            BackendChoice::Kernel => {
+                return Err(LandlockError::Backend {
+                    backend: "kernel",
+                    reason: format!(
+                        "AppArmor is not enabled on the host ({} / {}/enabled)",
+                        cfg.apparmor_fs.display(),
+                        cfg.module_params.display()
+                    ),
+                })
+            }
+            BackendChoice::Landlock if landlock => BackendKind::Landlock,
+            BackendChoice::Landlock => {
+                return Err(LandlockError::Backend {
+                    backend: "landlock",
+                    reason: format!(
+                        "the kernel's Landlock ABI is {} (6 or newer needed)",
+                        host::landlock_abi()
+                    ),
+                })
+            }
+            BackendChoice::Auto if lsm => BackendKind::Kernel,
+            BackendChoice::Auto if landlock => BackendKind::Landlock,
+            BackendChoice::Auto => BackendKind::None,
+        };
+        let registry = Registry::open(&cfg.registry_dir)?;
+        Ok(AppArmorNode {
+            cfg,
+            backend,
+            registry,
+        })
+    }
+
+    /// Prepares the backend when the node starts: the kernel backend loads
+    /// the generated runtime default profile (`apparmor_parser -r`), the
+    /// Landlock backend checks the helper exists.
+    pub fn start(&self) -> Result<(), LandlockError> {
+        match self.backend {
+            BackendKind::Kernel => kernel::load_runtime_default(),
+            BackendKind::Landlock if !self.cfg.helper.is_file() => Err(LandlockError::Backend {
+                backend: "landlock",
+                reason: format!("confine helper {} not found", self.cfg.helper.display()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// The registry (Landlock backend).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// What the kubelet's admission sees.
+    pub fn host(&self) -> AppArmorHost {
+        let (enabled, loaded): (bool, BTreeSet<String>) = match self.backend {
+            BackendKind::None => (false, BTreeSet::new()),
+            BackendKind::Kernel => (
+                true,
+                host::read_profiles(&self.cfg.apparmor_fs.join("profiles"))
+                    .map(|m| m.into_keys().collect())
+                    .unwrap_or_default(),
+            ),
+            BackendKind::Landlock => (
+                true,
+                self.registry
+                    .profiles()
+                    .map(|m| m.into_keys().collect())
+                    .unwrap_or_default(),
+            ),
+        };
+        AppArmorHost {
+            enabled,
+            loaded,
+            feature_gate: self.cfg.feature_gate,
+        }
+    }
+
+    /// `". AppArmor enabled"` for the node Ready message, where the emulated
+    /// kubelet appends it (`pkg/kubelet/nodestatus/setters.go`).
+    pub fn ready_suffix(&self) -> Option<String> {
+        let on = self.backend != BackendKind::None
+            && self.cfg.feature_gate
+            && self.cfg.version.has(Switch::NodeReadyAppArmorMessage);
+        on.then(|| ". AppArmor enabled".to_string())
+    }
+
+    /// How to confine one container. Landlock: writes the plan (with the
+    /// container's seccomp program, which the helper installs last) into
+    /// `container_dir`. Errors name the rule that cannot be enforced.
+    pub fn launch(
+        &self,
+        profile: &ResolvedAppArmor,
+        seccomp_bpf: Option<&[SockFilter]>,
+        container_dir: &Path,
+    ) -> Result<AppArmorLaunch, LandlockError> {
+        match self.backend {
+            BackendKind::None => match profile {
+                ResolvedAppArmor::Unset | ResolvedAppArmor::Unconfined => Ok(AppArmorLaunch::None),
+                _ => Err(LandlockError::Backend {
+                    backend: "none",
+                    reason: "AppArmor is not enabled on the host".into(),
+                }),
+            },
+            BackendKind::Kernel => Ok(match profile {
+                ResolvedAppArmor::Unconfined => AppArmorLaunch::None,
+                ResolvedAppArmor::Unset | ResolvedAppArmor::RuntimeDefault => {
+                    AppArmorLaunch::Kernel {
+                        profile: kernel::RUNTIME_DEFAULT_NAME.into(),
+                    }
+                }
+                ResolvedAppArmor::Localhost { name } => AppArmorLaunch::Kernel {
+                    profile: name.clone(),
+                },
+            }),
+            BackendKind::Landlock => {
+                let translation = match profile {
+                    // Deliberate: ordinary pods are not confined by the
+                    // Landlock default profile (containerd would apply its
+                    // default only with the LSM present).
+                    ResolvedAppArmor::Unset | ResolvedAppArmor::Unconfined => {
+                        return Ok(AppArmorLaunch::None)
+                    }
+                    ResolvedAppArmor::RuntimeDefault => kernel::runtime_default_translation()?,
+                    ResolvedAppArmor::Localhost { name } => {
+                        self.registry.translation(name, self.cfg.approximate)?
+                    }
+                };
+                let mut plan = translation.plan;
+                if let Some(prog) = seccomp_bpf {
+                    plan.set_seccomp(prog);
+                }
+                let path = container_dir.join(PLAN_FILE);
+                plan.write(&path)?;
+                Ok(AppArmorLaunch::Landlock(LandlockPlanFiles {
+                    helper: self.cfg.helper.clone(),
+                    plan: path,
+                    approximations: translation.approximations,
+                }))
+            }
+        }
+    }
+}

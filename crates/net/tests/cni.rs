@@ -1,0 +1,152 @@
+//! Real CNI tests (root): two pod namespaces on a bridge, hostPorts, DEL
+//! cleanup and a 50-cycle leak check, with Debian's reference plugins.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use armorlet_net::{Cni, CniConfig, PortMapping};
+use common::*;
+
+fn cni(dir: &Path, bridge: &str, cidr: &str) -> Cni {
+    let mut config = CniConfig::for_node(dir, 0);
+    config.bridge = bridge.to_string();
+    config.pod_cidr = cidr.to_string();
+    Cni::new(config).expect("CNI config is valid and plugins are installed")
+}
+
+/// Reserved IPs in the host-local data dir (files named like addresses).
+fn reservations(cni: &Cni) -> Vec<String> {
+    files_under(&cni.ipam_dir())
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+        .filter(|n| n.parse::<Ipv4Addr>().is_ok())
+        .collect()
+}
+
+#[test]
+fn two_pods_reach_each_other_and_the_node_and_del_cleans_up() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cni = cni(tmp.path(), "armt-pods", "10.251.1.0/24");
+    assert!(cni.conflist_path().is_file());
+    let (a, b) = (Netns::new("armt-a"), Netns::new("armt-b"));
+    let na = cni.add("pod-a", &a.path(), &[]).unwrap();
+    let nb = cni.add("pod-b", &b.path(), &[]).unwrap();
+    let gw: Ipv4Addr = "10.251.1.1".parse().unwrap();
+    assert_eq!(na.gateway, Some(gw));
+    assert_ne!(na.ip, nb.ip);
+    assert!(na.ip.octets()[..3] == [10, 251, 1] && nb.ip.octets()[..3] == [10, 251, 1]);
+    assert_eq!(cni.attached().unwrap(), ["pod-a", "pod-b"]);
+
+    assert!(a.ping(nb.ip), "pod a pings pod b");
+    assert!(b.ping(na.ip), "pod b pings pod a");
+    assert!(a.ping(gw), "pod a pings the node (bridge)");
+    let _srv = b.serve(8080, "hello from b", tmp.path());
+    assert_eq!(
+        eventually(|| a.wget(nb.ip, 8080)).as_deref(),
+        Some("hello from b"),
+        "TCP pod→pod"
+    );
+    assert_eq!(
+        eventually(|| http_get(nb.ip, 8080)).as_deref(),
+        Some("hello from b"),
+        "TCP node→pod"
+    );
+    assert_eq!(bridge_ports("armt-pods").len(), 2);
+    cni.check("pod-a")
+        .expect("CNI CHECK passes on a healthy attachment");
+
+    cni.del("pod-a", &a.path()).unwrap();
+    cni.del("pod-a", &a.path()).expect("DEL is idempotent");
+    assert_eq!(bridge_ports("armt-pods").len(), 1);
+    assert_eq!(reservations(&cni), [nb.ip.to_string()]);
+    assert!(!a.ping(nb.ip), "a detached pod has no network");
+
+    // DEL after the namespace is gone (agent restarted, sandbox removed) works from the cache.
+    drop(b);
+    cni.del("pod-b", Path::new("/run/netns/armt-b")).unwrap();
+    assert!(reservations(&cni).is_empty());
+    assert!(cni.attached().unwrap().is_empty());
+    cni.teardown_all().unwrap();
+    assert!(
+        !Path::new("/sys/class/net/armt-pods").exists(),
+        "teardown_all removes the bridge"
+    );
+}
+
+#[test]
+fn host_port_reaches_the_pod_on_localhost() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cni = cni(tmp.path(), "armt-hp", "10.251.2.0/24");
+    let ns = Netns::new("armt-hp");
+    let mapping = PortMapping {
+        host_port: 18080,
+        container_port: 8080,
+        protocol: "tcp".into(),
+        host_ip: String::new(),
+    };
+    cni.add("pod-hp", &ns.path(), &[mapping]).unwrap();
+    let _srv = ns.serve(8080, "hostport ok", tmp.path());
+    let localhost = Ipv4Addr::LOCALHOST;
+    assert_eq!(
+        eventually(|| http_get(localhost, 18080)).as_deref(),
+        Some("hostport ok")
+    );
+    assert_eq!(
+        eventually(|| http_get(node_ip(), 18080)).as_deref(),
+        Some("hostport ok")
+    );
+    cni.teardown_all().unwrap();
+    assert_eq!(
+        http_get(localhost, 18080),
+        None,
+        "the hostPort is gone after DEL"
+    );
+    assert!(
+        !iptables_nat().contains("pod-hp"),
+        "no portmap/ipMasq rules remain"
+    );
+}
+
+#[test]
+fn fifty_add_del_cycles_leak_nothing() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cni = cni(tmp.path(), "armt-leak", "10.251.3.0/24");
+    let ns = Netns::new("armt-leak");
+    // The bridge exists after the first ADD: take the baseline after one cycle.
+    let mapping = PortMapping {
+        host_port: 18081,
+        container_port: 80,
+        protocol: "tcp".into(),
+        host_ip: String::new(),
+    };
+    cni.add("pod-leak", &ns.path(), std::slice::from_ref(&mapping))
+        .unwrap();
+    cni.del("pod-leak", &ns.path()).unwrap();
+    let (veths, nat) = (host_veths(), iptables_nat());
+    let mut ips = std::collections::BTreeSet::new();
+    for i in 0..50 {
+        let uid = format!("pod-leak-{i}");
+        let n = cni
+            .add(&uid, &ns.path(), std::slice::from_ref(&mapping))
+            .unwrap();
+        ips.insert(n.ip);
+        assert_eq!(bridge_ports("armt-leak").len(), 1);
+        cni.del(&uid, &ns.path()).unwrap();
+    }
+    assert_eq!(host_veths(), veths, "no veth leaked");
+    assert_eq!(iptables_nat(), nat, "no NAT rule leaked");
+    assert!(bridge_ports("armt-leak").is_empty());
+    assert!(reservations(&cni).is_empty(), "no IPAM reservation leaked");
+    assert!(
+        files_under(&cni.cache_dir()).is_empty(),
+        "no cache file leaked"
+    );
+    assert!(ips.len() > 1, "host-local hands out addresses round-robin");
+    cni.teardown_all().unwrap();
+    assert!(!Path::new("/sys/class/net/armt-leak").exists());
+}

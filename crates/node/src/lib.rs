@@ -1,0 +1,133 @@
+//! `armorlet-node`: the node agent (the kubelet's role).
+//!
+//! It registers the node with the API server exactly like the kubelet (labels,
+//! `status.nodeInfo`, capacity, conditions, Lease heartbeats), runs one pod
+//! worker per pod bound to the node through `armorlet-runtime` (sandbox, image,
+//! init containers, containers, restart back-off, graceful deletion), writes pod
+//! status through the `status` subresource and records events like the
+//! kubelet's event recorder.
+//!
+//! Shutdown leaves the containers running (like a kubelet restart); on the next
+//! start the agent adopts the containers of pods still bound to it and removes
+//! the orphans.
+
+mod backend;
+mod backoff;
+mod error;
+mod events;
+mod node;
+mod probes;
+mod spec;
+mod status;
+mod time;
+mod volumes;
+mod worker;
+
+pub use error::NodeError;
+
+use armorlet_runtime::{Runtime, RuntimeConfig, RuntimeKind};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything the agent needs to run one node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node's name (`metadata.name` of the Node object).
+    pub name: String,
+    /// The kubeconfig to reach the API server with.
+    pub kubeconfig: PathBuf,
+    /// armorlet's data directory (`D`): images in `D/images`, node state in `D/nodes/<name>`.
+    pub data_dir: PathBuf,
+    /// crun or runc.
+    pub runtime: RuntimeKind,
+    /// The kubelet's `--root-dir` (seccomp profiles in `<root>/seccomp`).
+    pub kubelet_root_dir: PathBuf,
+    /// Where CRI logs go (`/var/log/pods`).
+    pub pod_log_dir: PathBuf,
+    /// Emulated version, seccompDefault and feature gates.
+    pub settings: armorlet_confinement::NodeSettings,
+    /// The node's InternalIP; `None` picks the host's outbound address.
+    pub node_ip: Option<IpAddr>,
+    /// Where the node API listens; its port is published as `daemonEndpoints.kubeletEndpoint.Port`.
+    pub api_listen: SocketAddr,
+}
+
+/// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
+pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let client = client_from_kubeconfig(&cfg.kubeconfig).await?;
+    let runtime = Arc::new(open_runtime(&cfg)?);
+    let images = Arc::new(
+        armorlet_images::ImageStore::open(&cfg.data_dir.join("images"))
+            .map_err(|e| NodeError::Images(e.to_string()))?,
+    );
+    let cfg = Arc::new(cfg);
+    let reporter = node::NodeReporter::new(client.clone(), cfg.clone(), runtime.runtime_version());
+    reporter.register().await?;
+    let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(armorlet_nodeapi::serve(
+        armorlet_nodeapi::NodeApiConfig {
+            listen: cfg.api_listen,
+            cert_dir: cfg.data_dir.join("nodes").join(&cfg.name).join("pki"),
+            client_ca_pem: worker::kubeconfig_ca(&cfg.kubeconfig),
+        },
+        Arc::new(backend::Backend::new(runtime.clone())),
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
+    let mut agent = worker::Agent::new(client, cfg.clone(), runtime, images);
+    agent.adopt().await?;
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => agent.sync_all().await,
+        }
+    }
+    heartbeat.abort();
+    let _ = stop_api.send(());
+    match api.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "node API failed"),
+        Err(e) => tracing::warn!(error = %e, "node API task failed"),
+        Ok(Ok(())) => {}
+    }
+    reporter.mark_not_ready().await;
+    tracing::info!(node = %cfg.name, "node agent stopped; containers keep running");
+    Ok(())
+}
+
+async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, NodeError> {
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| NodeError::Kubeconfig {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .map_err(|e| NodeError::Kubeconfig {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    kube::Client::try_from(config).map_err(|e| NodeError::Kubeconfig {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn open_runtime(cfg: &NodeConfig) -> Result<Runtime, NodeError> {
+    let node_dir = cfg.data_dir.join("nodes").join(&cfg.name);
+    let monitor_exe = std::env::current_exe().map_err(|e| NodeError::Runtime(e.to_string()))?;
+    Runtime::new(RuntimeConfig {
+        kind: cfg.runtime,
+        binary: None,
+        state_root: node_dir.join("runtime"),
+        containers_dir: node_dir.join("containers"),
+        sandboxes_dir: node_dir.join("sandboxes"),
+        monitor_exe,
+        cgroup_parent: format!("/armorlet/{}", cfg.name),
+    })
+    .map_err(|e| NodeError::Runtime(e.to_string()))
+}

@@ -1,0 +1,294 @@
+//! Node registration, node status heartbeats and the node Lease, as the kubelet
+//! does them (pkg/kubelet/kubelet_node_status.go, pkg/kubelet/nodestatus/setters.go,
+//! pkg/kubelet/nodelease).
+
+use crate::NodeConfig;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::Api;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often node status and the Lease are renewed (`nodeStatusReportFrequency` /
+/// `nodeLeaseDurationSeconds`/4 rounded, as the kubelet's defaults).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// The kubelet's default `nodeLeaseDurationSeconds`.
+const LEASE_DURATION_SECONDS: i32 = 40;
+/// The node-lease namespace.
+const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// Publishes the node object and its heartbeats.
+#[derive(Clone)]
+pub struct NodeReporter {
+    client: kube::Client,
+    cfg: Arc<NodeConfig>,
+    runtime_version: String,
+    since: String,
+}
+
+impl NodeReporter {
+    /// A reporter for the configured node; `runtime_version` is e.g. `crun://1.8.1`.
+    pub fn new(client: kube::Client, cfg: Arc<NodeConfig>, runtime_version: &str) -> Self {
+        NodeReporter {
+            client,
+            cfg,
+            runtime_version: runtime_version.to_owned(),
+            since: crate::time::now(),
+        }
+    }
+
+    fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    /// Creates the Node (or takes over an existing one) and posts its first status.
+    pub async fn register(&self) -> Result<(), kube::Error> {
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": self.cfg.name, "labels": self.labels()},
+            "spec": {},
+        }))
+        .map_err(kube::Error::SerdeError)?;
+        match self.nodes().create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let patch = json!({"metadata": {"labels": self.labels()}});
+                self.nodes()
+                    .patch(
+                        &self.cfg.name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.post_status(true).await?;
+        self.renew_lease().await
+    }
+
+    /// Posts node status and renews the Lease every [`HEARTBEAT`], forever.
+    pub async fn heartbeat_loop(self) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.post_status(true).await {
+                tracing::warn!(error = %e, "cannot post node status");
+            }
+            if let Err(e) = self.renew_lease().await {
+                tracing::warn!(error = %e, "cannot renew node lease");
+            }
+        }
+    }
+
+    /// On clean shutdown: Ready becomes False (`KubeletNotReady`), so the
+    /// control plane stops counting on the node until it comes back.
+    pub async fn mark_not_ready(&self) {
+        if let Err(e) = self.post_status(false).await {
+            tracing::warn!(error = %e, "cannot mark the node NotReady");
+        }
+    }
+
+    async fn post_status(&self, ready: bool) -> Result<(), kube::Error> {
+        let patch = json!({"status": self.status(ready)});
+        self.nodes()
+            .patch_status(
+                &self.cfg.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The well-known labels the kubelet sets (pkg/kubelet/kubelet_node_status.go `initialNode`).
+    fn labels(&self) -> Value {
+        json!({
+            "kubernetes.io/hostname": self.cfg.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": go_arch(),
+            "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": go_arch(),
+        })
+    }
+
+    fn status(&self, ready: bool) -> Value {
+        let now = crate::time::now();
+        let (capacity, allocatable) = capacity(&self.cfg);
+        json!({
+            "capacity": capacity,
+            "allocatable": allocatable,
+            "conditions": self.conditions(&now, ready),
+            "addresses": [
+                {"type": "InternalIP", "address": node_ip(&self.cfg).to_string()},
+                {"type": "Hostname", "address": self.cfg.name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.cfg.api_listen.port()}},
+            "nodeInfo": self.node_info(),
+        })
+    }
+
+    /// The four conditions (pkg/kubelet/nodestatus/setters.go `MemoryPressureCondition`,
+    /// `DiskPressureCondition`, `PIDPressureCondition`, `ReadyCondition`).
+    fn conditions(&self, now: &str, ready: bool) -> Value {
+        let cond = |type_: &str, status: &str, reason: &str, message: &str| {
+            json!({"type": type_, "status": status, "reason": reason, "message": message,
+                   "lastHeartbeatTime": now, "lastTransitionTime": self.since})
+        };
+        let readiness = if ready {
+            cond(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            )
+        } else {
+            let mut c = cond("Ready", "False", "KubeletNotReady", "kubelet is stopped");
+            c["lastTransitionTime"] = now.into();
+            c
+        };
+        json!([
+            cond(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available"
+            ),
+            cond(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure"
+            ),
+            cond(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available"
+            ),
+            readiness,
+        ])
+    }
+
+    fn node_info(&self) -> Value {
+        json!({
+            "machineID": read_trimmed("/etc/machine-id"),
+            "systemUUID": read_trimmed("/sys/class/dmi/id/product_uuid"),
+            "bootID": read_trimmed("/proc/sys/kernel/random/boot_id"),
+            "kernelVersion": read_trimmed("/proc/sys/kernel/osrelease"),
+            "osImage": os_image(),
+            "containerRuntimeVersion": self.runtime_version,
+            "kubeletVersion": format!("v1.{}.0", self.cfg.settings.version.minor()),
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": go_arch(),
+        })
+    }
+
+    /// Creates or renews `kube-node-lease/<node>` (pkg/kubelet/nodelease via
+    /// k8s.io/component-helpers/apimachinery/lease/controller.go).
+    async fn renew_lease(&self) -> Result<(), kube::Error> {
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), LEASE_NAMESPACE);
+        let renew = crate::time::micro_now();
+        let patch = json!({"spec": {"renewTime": renew, "holderIdentity": self.cfg.name,
+                                    "leaseDurationSeconds": LEASE_DURATION_SECONDS}});
+        match api
+            .patch(
+                &self.cfg.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                let node_uid = self.nodes().get(&self.cfg.name).await?.metadata.uid;
+                let lease: Lease = serde_json::from_value(json!({
+                    "metadata": {"name": self.cfg.name, "namespace": LEASE_NAMESPACE,
+                        "ownerReferences": [{"apiVersion": "v1", "kind": "Node",
+                            "name": self.cfg.name, "uid": node_uid}]},
+                    "spec": patch["spec"],
+                }))
+                .map_err(kube::Error::SerdeError)?;
+                api.create(&PostParams::default(), &lease).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// GOARCH of this machine.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `PRETTY_NAME` from /etc/os-release (the kubelet reads it through cadvisor).
+fn os_image() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".to_owned())
+}
+
+/// The InternalIP: configured, else the source address of the default route.
+pub fn node_ip(cfg: &NodeConfig) -> std::net::IpAddr {
+    cfg.node_ip.unwrap_or_else(|| {
+        std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+            .and_then(|s| s.local_addr())
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+    })
+}
+
+/// Capacity and allocatable: allocatable subtracts the kubelet's default hard
+/// eviction thresholds (`memory.available<100Mi`, `nodefs.available<10%`,
+/// pkg/kubelet/eviction/defaults_linux.go) as pkg/kubelet/cm/node_container_manager_linux.go does.
+fn capacity(cfg: &NodeConfig) -> (Value, Value) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_ki = meminfo_total_ki();
+    let disk = disk_bytes(&cfg.kubelet_root_dir)
+        .or_else(|| disk_bytes(&cfg.data_dir))
+        .unwrap_or(0);
+    let capacity = json!({
+        "cpu": cpus.to_string(), "memory": format!("{mem_ki}Ki"),
+        "ephemeral-storage": format!("{}Ki", disk / 1024),
+        "hugepages-1Gi": "0", "hugepages-2Mi": "0", "pods": "110",
+    });
+    let allocatable = json!({
+        "cpu": cpus.to_string(), "memory": format!("{}Ki", mem_ki.saturating_sub(100 * 1024)),
+        "ephemeral-storage": (disk - disk / 10).to_string(),
+        "hugepages-1Gi": "0", "hugepages-2Mi": "0", "pods": "110",
+    });
+    (capacity, allocatable)
+}
+
+fn meminfo_total_ki() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn disk_bytes(path: &std::path::Path) -> Option<u64> {
+    let mut p = path.to_path_buf();
+    while !p.exists() {
+        p = p.parent()?.to_path_buf();
+    }
+    let st = rustix::fs::statvfs(&p).ok()?;
+    Some(st.f_blocks * st.f_frsize)
+}

@@ -1,0 +1,1066 @@
+//! Pod workers: one explicit state machine per pod bound to the node
+//! (pkg/kubelet/pod_workers.go, pkg/kubelet/kuberuntime/kuberuntime_manager.go
+//! `SyncPod`/`computePodActions`). Each sync: admission → sandbox → volumes →
+//! init containers in order → containers (create/start/restart with back-off)
+//! → status. A pod with a deletionTimestamp is terminated on its own task.
+
+use crate::backoff::Backoff;
+use crate::events::{Recorder, NORMAL, WARNING};
+use crate::probes::{Kind, ProbeState, Target};
+use crate::spec::{self, labels, SpecError, SpecInput};
+use crate::status::{self, ContainerView, PodFacts, Transitions};
+use crate::NodeConfig;
+use armorlet_confinement::{AppArmorAdmission, ContainerConfinement};
+use armorlet_images::ImageStore;
+use armorlet_runtime::{ContainerState, Runtime, SandboxSpec};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use kube::Api;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The runtime name used in `containerID` (`crun://<id>`).
+fn runtime_prefix(rt: &Runtime) -> String {
+    rt.runtime_version()
+        .split("://")
+        .next()
+        .unwrap_or("crun")
+        .to_owned()
+}
+
+/// One container's state in its pod worker.
+#[derive(Debug, Default)]
+struct Slot {
+    current: Option<String>,
+    previous: Option<String>,
+    restart_count: u32,
+    waiting: Option<(String, String)>,
+    last_terminated: Option<Value>,
+    recorded_exit_of: Option<String>,
+    backoff: Backoff,
+    started: Option<Instant>,
+    image_id: String,
+    failed_pull: bool,
+    probes: HashMap<Kind, ProbeState>,
+}
+
+impl Slot {
+    /// The probe's verdict; `default` when the container has no such probe.
+    fn verdict(&self, kind: Kind, has: bool, default: bool) -> bool {
+        if !has {
+            return default;
+        }
+        self.probes.get(&kind).and_then(|p| p.result) == Some(true)
+    }
+}
+
+/// One pod's worker.
+#[derive(Default)]
+struct Worker {
+    slots: HashMap<String, Slot>,
+    sandbox_ready: bool,
+    volumes: Option<BTreeMap<String, PathBuf>>,
+    start_time: String,
+    transitions: Transitions,
+    last_written: Option<Value>,
+    terminal: bool,
+    terminating: bool,
+}
+
+/// All pod workers of the node.
+pub struct Agent {
+    client: kube::Client,
+    cfg: Arc<NodeConfig>,
+    runtime: Arc<Runtime>,
+    images: Arc<ImageStore>,
+    recorder: Recorder,
+    workers: HashMap<String, Worker>,
+    host_ip: String,
+    ca_pem: Vec<u8>,
+    prefix: String,
+    done: Arc<std::sync::Mutex<HashSet<String>>>,
+}
+
+type SyncResult = Result<(), kube::Error>;
+
+impl Agent {
+    /// An agent with no workers yet.
+    pub fn new(
+        client: kube::Client,
+        cfg: Arc<NodeConfig>,
+        runtime: Arc<Runtime>,
+        images: Arc<ImageStore>,
+    ) -> Self {
+        Agent {
+            recorder: Recorder::new(client.clone(), &cfg.name),
+            host_ip: crate::node::node_ip(&cfg).to_string(),
+            ca_pem: kubeconfig_ca(&cfg.kubeconfig),
+            prefix: runtime_prefix(&runtime),
+            client,
+            cfg,
+            runtime,
+            images,
+            workers: HashMap::new(),
+            done: Arc::default(),
+        }
+    }
+
+    fn pods_api(&self) -> Api<Pod> {
+        Api::all(self.client.clone())
+    }
+
+    async fn list_pods(&self) -> Result<Vec<Pod>, kube::Error> {
+        let lp = ListParams::default().fields(&format!("spec.nodeName={}", self.cfg.name));
+        Ok(self.pods_api().list(&lp).await?.items)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Runtime) -> T + Send + 'static,
+    ) -> T {
+        let rt = self.runtime.clone();
+        tokio::task::spawn_blocking(move || f(&rt))
+            .await
+            .expect("runtime task panicked")
+    }
+
+    /// Adopts the containers of pods still bound here and removes the orphans
+    /// (pkg/kubelet/kuberuntime/kuberuntime_gc.go for the orphan side).
+    pub async fn adopt(&mut self) -> Result<(), crate::NodeError> {
+        let pods = self.list_pods().await?;
+        let live: HashMap<String, &Pod> = pods
+            .iter()
+            .filter_map(|p| Some((p.metadata.uid.clone()?, p)))
+            .collect();
+        let records = self
+            .blocking(|rt| rt.list_containers())
+            .await
+            .map_err(|e| crate::NodeError::Runtime(e.to_string()))?;
+        let mut sorted = records;
+        sorted.sort_by_key(|r| restart_label(&r.labels));
+        for r in sorted {
+            let Some(pod) = live.get(&r.pod_uid) else {
+                let id = r.id.clone();
+                tracing::info!(container = %id, "removing orphaned container");
+                let _ = self
+                    .blocking(move |rt| {
+                        rt.stop_container(&id, Duration::from_secs(2))
+                            .and_then(|_| rt.remove_container(&id))
+                    })
+                    .await;
+                continue;
+            };
+            let w = self.workers.entry(r.pod_uid.clone()).or_default();
+            w.sandbox_ready = true;
+            w.start_time = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| {
+                    serde_json::to_value(t)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            let name = r.labels.get(labels::CONTAINER).cloned().unwrap_or_default();
+            let slot = w.slots.entry(name).or_default();
+            slot.previous = slot.current.take();
+            slot.current = Some(r.id.clone());
+            slot.restart_count = restart_label(&r.labels);
+            slot.started = Some(Instant::now());
+            tracing::info!(container = %r.id, pod = %r.pod_uid, "adopted container");
+        }
+        let sandboxes = self
+            .blocking(|rt| rt.list_sandboxes())
+            .await
+            .unwrap_or_default();
+        for s in sandboxes
+            .into_iter()
+            .filter(|s| !live.contains_key(&s.pod_uid))
+        {
+            let uid = s.pod_uid.clone();
+            let _ = self.blocking(move |rt| rt.remove_sandbox(&uid)).await;
+        }
+        Ok(())
+    }
+
+    /// One pass over every pod bound to the node (the periodic resync).
+    pub async fn sync_all(&mut self) {
+        let pods = match self.list_pods().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list pods");
+                return;
+            }
+        };
+        let finished: Vec<String> = self
+            .done
+            .lock()
+            .map(|mut d| d.drain().collect())
+            .unwrap_or_default();
+        for uid in finished {
+            self.workers.remove(&uid);
+            self.recorder.forget(&uid).await;
+        }
+        let live: HashSet<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+        for pod in &pods {
+            if let Err(e) = self.sync_pod(pod).await {
+                tracing::warn!(pod = ?pod.metadata.name, error = %e, "pod sync failed");
+            }
+        }
+        let gone: Vec<String> = self
+            .workers
+            .keys()
+            .filter(|u| !live.contains(*u))
+            .cloned()
+            .collect();
+        for uid in gone {
+            if let Some(w) = self.workers.remove(&uid) {
+                if !w.terminating {
+                    self.spawn_teardown(uid, w, Duration::from_secs(2), None);
+                }
+            }
+        }
+    }
+
+    async fn sync_pod(&mut self, pod: &Pod) -> SyncResult {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let is_new = !self.workers.contains_key(&uid);
+        let w = self.workers.entry(uid.clone()).or_default();
+        if w.terminating {
+            return Ok(());
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            let w = std::mem::take(w);
+            self.workers.insert(
+                uid.clone(),
+                Worker {
+                    terminating: true,
+                    ..Default::default()
+                },
+            );
+            self.terminate(pod, uid, w).await;
+            return Ok(());
+        }
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        if w.terminal || (is_new && (phase == "Succeeded" || phase == "Failed")) {
+            w.terminal = true;
+            return Ok(());
+        }
+        if w.start_time.is_empty() {
+            w.start_time = crate::time::now();
+        }
+        let pod_json = serde_json::to_value(pod).map_err(kube::Error::SerdeError)?;
+        if let Some(blocked) = self.admit(pod, &pod_json, &uid).await? {
+            return self.write_blocked(pod, &uid, &blocked).await;
+        }
+        let confinement = match armorlet_confinement::resolve_pod(&pod_json, &self.cfg.settings) {
+            Ok(c) => c,
+            Err(e) => {
+                let err = SpecError {
+                    reason: "CreateContainerConfigError",
+                    message: e.to_string(),
+                };
+                self.set_all_waiting(pod, &uid, &err);
+                return self.write_status(pod, &uid, false).await;
+            }
+        };
+        self.ensure_sandbox(pod, &uid).await?;
+        let init_failed = self.run_containers(pod, &uid, &confinement).await?;
+        self.write_status(pod, &uid, init_failed).await
+    }
+
+    /// AppArmor admission (pkg/kubelet/lifecycle/handlers.go). Returns the
+    /// Block message when the pod must wait; a Reject fails the pod for good.
+    async fn admit(
+        &mut self,
+        pod: &Pod,
+        pod_json: &Value,
+        uid: &str,
+    ) -> Result<Option<String>, kube::Error> {
+        let started = self
+            .workers
+            .get(uid)
+            .is_some_and(|w| w.slots.values().any(|s| s.current.is_some()));
+        if started {
+            return Ok(None);
+        }
+        let host = armorlet_confinement::AppArmorHost::default();
+        match armorlet_confinement::admit_apparmor(pod_json, &host, self.cfg.settings.version) {
+            AppArmorAdmission::Admit => Ok(None),
+            AppArmorAdmission::Block { message } => {
+                self.recorder
+                    .record(pod, None, WARNING, "AppArmor", &message)
+                    .await;
+                Ok(Some(message))
+            }
+            AppArmorAdmission::Reject { message } => {
+                self.recorder
+                    .record(pod, None, WARNING, "AppArmor", &message)
+                    .await;
+                let patch = json!({"status": {"phase": "Failed", "reason": "AppArmor",
+                    "message": format!("Pod was rejected: {message}"), "startTime": crate::time::now()}});
+                self.patch_status(pod, &patch).await?;
+                if let Some(w) = self.workers.get_mut(uid) {
+                    w.terminal = true;
+                }
+                Ok(Some(String::new()))
+            }
+        }
+    }
+
+    /// Soft-blocked pod: Pending, reason AppArmor, containers Waiting `Blocked`.
+    async fn write_blocked(&mut self, pod: &Pod, uid: &str, message: &str) -> SyncResult {
+        if self.workers.get(uid).is_some_and(|w| w.terminal) {
+            return Ok(());
+        }
+        let err = SpecError {
+            reason: "Blocked",
+            message: message.to_owned(),
+        };
+        self.set_all_waiting(pod, uid, &err);
+        self.write_status(pod, uid, false).await?;
+        let patch = json!({"status": {"phase": "Pending", "reason": "AppArmor", "message": format!("Pod {message}")}});
+        self.patch_status(pod, &patch).await
+    }
+
+    fn set_all_waiting(&mut self, pod: &Pod, uid: &str, err: &SpecError) {
+        let w = self.workers.entry(uid.to_owned()).or_default();
+        for c in all_containers(pod) {
+            let slot = w.slots.entry(c.name.clone()).or_default();
+            slot.waiting = Some((err.reason.to_owned(), err.message.clone()));
+        }
+    }
+
+    async fn ensure_sandbox(&mut self, pod: &Pod, uid: &str) -> SyncResult {
+        let w = self.workers.get_mut(uid).expect("worker exists");
+        if w.sandbox_ready && w.volumes.is_some() {
+            return Ok(());
+        }
+        let spec = SandboxSpec {
+            pod_uid: uid.to_owned(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            hostname: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.hostname.clone())
+                .or(pod.metadata.name.clone())
+                .unwrap_or_default(),
+        };
+        match self.blocking(move |rt| rt.create_sandbox(&spec)).await {
+            Ok(_) => self.workers.get_mut(uid).expect("worker").sandbox_ready = true,
+            Err(e) => {
+                let msg = format!("Failed to create pod sandbox: {e}");
+                self.recorder
+                    .record(pod, None, WARNING, "FailedCreatePodSandBox", &msg)
+                    .await;
+                return Ok(());
+            }
+        }
+        let pod_dir = self
+            .cfg
+            .data_dir
+            .join("nodes")
+            .join(&self.cfg.name)
+            .join("pods")
+            .join(uid);
+        match crate::volumes::prepare(&self.client, pod, &pod_dir, &self.ca_pem).await {
+            Ok(v) => self.workers.get_mut(uid).expect("worker").volumes = Some(v),
+            Err(msg) => {
+                self.recorder
+                    .record(pod, None, WARNING, "FailedMount", &msg)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Init containers in order, then the containers. Returns whether an init
+    /// container failed for good.
+    async fn run_containers(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        conf: &[ContainerConfinement],
+    ) -> Result<bool, kube::Error> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
+        if self.workers.get(uid).is_none_or(|w| w.volumes.is_none()) {
+            return Ok(false);
+        }
+        for c in spec.init_containers.iter().flatten() {
+            let init_policy = if policy == "Always" {
+                "OnFailure"
+            } else {
+                policy.as_str()
+            };
+            let outcome = self.step(pod, uid, c, conf, init_policy).await?;
+            match outcome {
+                Outcome::Succeeded => continue,
+                Outcome::FailedForGood => return Ok(true),
+                Outcome::Busy => return Ok(false),
+            }
+        }
+        for c in &spec.containers {
+            self.step(pod, uid, c, conf, &policy).await?;
+        }
+        Ok(false)
+    }
+
+    /// Advances one container by one step.
+    async fn step(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        conf: &[ContainerConfinement],
+        policy: &str,
+    ) -> Result<Outcome, kube::Error> {
+        let current = self.slot(uid, &c.name).current.clone();
+        let Some(id) = current else {
+            if self
+                .slot(uid, &c.name)
+                .backoff
+                .waiting(Instant::now())
+                .is_none()
+            {
+                self.start(pod, uid, c, conf, false).await;
+            }
+            return Ok(Outcome::Busy);
+        };
+        let id2 = id.clone();
+        let st = match self.blocking(move |rt| rt.container_status(&id2)).await {
+            Ok(st) => st,
+            Err(_) => {
+                self.slot(uid, &c.name).current = None;
+                return Ok(Outcome::Busy);
+            }
+        };
+        let start_failed = self.slot(uid, &c.name).recorded_exit_of.as_deref() == Some(id.as_str())
+            && st.state == ContainerState::Created;
+        if st.state == ContainerState::Running {
+            self.probe(pod, uid, c, &id).await;
+            return Ok(Outcome::Busy);
+        }
+        if st.state == ContainerState::Created && !start_failed {
+            return Ok(Outcome::Busy);
+        }
+        let exit = if start_failed {
+            128
+        } else {
+            st.exit_code.unwrap_or(-1)
+        };
+        let slot = self.slot(uid, &c.name);
+        if slot.recorded_exit_of.as_deref() != Some(id.as_str()) {
+            slot.recorded_exit_of = Some(id.clone());
+            let reason = st.reason.clone().unwrap_or_else(|| {
+                if exit == 0 {
+                    "Completed".into()
+                } else {
+                    "Error".into()
+                }
+            });
+            let mut t = json!({"exitCode": exit, "reason": reason, "containerID": format!("{}://{id}", self.prefix),
+                "startedAt": st.started_at.map(crate::time::rfc3339), "finishedAt": st.finished_at.map(crate::time::rfc3339)});
+            if let Some(m) = &st.message {
+                t["message"] = m.clone().into();
+            }
+            let slot = self.slot(uid, &c.name);
+            slot.last_terminated = Some(t);
+            slot.waiting = None;
+        }
+        let restart = match policy {
+            "Always" => true,
+            "OnFailure" => exit != 0,
+            _ => false,
+        };
+        if !restart {
+            return Ok(if exit == 0 {
+                Outcome::Succeeded
+            } else {
+                Outcome::FailedForGood
+            });
+        }
+        self.restart(pod, uid, c, conf).await;
+        Ok(Outcome::Busy)
+    }
+
+    /// Restart after back-off (pkg/kubelet/kuberuntime/kuberuntime_manager.go `doBackOff`).
+    async fn restart(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        conf: &[ContainerConfinement],
+    ) {
+        let pod_ref = pod_ref(pod);
+        let slot = self.slot(uid, &c.name);
+        if let Some(period) = slot.backoff.waiting(Instant::now()) {
+            let msg = format!(
+                "back-off {}s restarting failed container={} pod={pod_ref}",
+                period.as_secs(),
+                c.name
+            );
+            slot.waiting = Some(("CrashLoopBackOff".into(), msg));
+            let ev = format!(
+                "Back-off restarting failed container {} in pod {pod_ref}",
+                c.name
+            );
+            self.recorder
+                .record(pod, Some(&c.name), WARNING, "BackOff", &ev)
+                .await;
+            return;
+        }
+        let ran_for = slot.started.map(|s| s.elapsed());
+        slot.backoff.next(Instant::now(), ran_for);
+        self.start(pod, uid, c, conf, true).await;
+    }
+
+    fn slot(&mut self, uid: &str, name: &str) -> &mut Slot {
+        self.workers
+            .entry(uid.to_owned())
+            .or_default()
+            .slots
+            .entry(name.to_owned())
+            .or_default()
+    }
+
+    /// Image, spec, create, start; every failure lands in the slot's waiting state.
+    async fn start(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        conf: &[ContainerConfinement],
+        is_restart: bool,
+    ) {
+        let Some(image) = self.ensure_image(pod, uid, c).await else {
+            return;
+        };
+        let Some(confinement) = conf.iter().find(|x| x.name == c.name) else {
+            return;
+        };
+        let img = image.clone();
+        let image_root = match self.images_root(img).await {
+            Ok(r) => r,
+            Err(msg) => {
+                return self
+                    .fail(pod, uid, c, "CreateContainerError", msg, false)
+                    .await
+            }
+        };
+        let restart_count = {
+            let slot = self.slot(uid, &c.name);
+            if is_restart || slot.last_terminated.is_some() {
+                slot.restart_count + 1
+            } else {
+                slot.restart_count
+            }
+        };
+        let volumes = self
+            .workers
+            .get(uid)
+            .and_then(|w| w.volumes.clone())
+            .unwrap_or_default();
+        let input = SpecInput {
+            pod,
+            container: c,
+            confinement,
+            image: &image,
+            image_root,
+            restart_count,
+            volumes: &volumes,
+            pod_log_dir: &self.cfg.pod_log_dir,
+            node_name: &self.cfg.name,
+            host_ip: &self.host_ip,
+        };
+        let spec = match spec::build(&input) {
+            Ok(s) => s,
+            Err(e) => return self.fail(pod, uid, c, e.reason, e.message, false).await,
+        };
+        let id = spec.id.clone();
+        if let Some(dir) = spec.log_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = self.blocking(move |rt| rt.create_container(&spec)).await {
+            return self
+                .fail(pod, uid, c, "CreateContainerError", e.to_string(), false)
+                .await;
+        }
+        self.retire_previous(uid, &c.name, &id, restart_count).await;
+        let created = created_message(self.cfg.settings.version.minor(), &c.name);
+        self.recorder
+            .record(pod, Some(&c.name), NORMAL, "Created", &created)
+            .await;
+        let id2 = id.clone();
+        if let Err(e) = self.blocking(move |rt| rt.start_container(&id2)).await {
+            let msg = e.to_string();
+            let t = json!({"exitCode": 128, "reason": "StartError", "message": msg,
+                "containerID": format!("{}://{id}", self.prefix),
+                "startedAt": crate::time::rfc3339(SystemTime::UNIX_EPOCH), "finishedAt": crate::time::now()});
+            let slot = self.slot(uid, &c.name);
+            slot.last_terminated = Some(t);
+            slot.recorded_exit_of = Some(id);
+            return self.fail(pod, uid, c, "RunContainerError", msg, true).await;
+        }
+        let slot = self.slot(uid, &c.name);
+        slot.waiting = None;
+        slot.started = Some(Instant::now());
+        slot.probes.clear();
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                NORMAL,
+                "Started",
+                &format!("Started container {}", c.name),
+            )
+            .await;
+    }
+
+    /// Runs the container's due probes (pkg/kubelet/prober/worker.go). A failed
+    /// startup or liveness probe kills the container; the next sync restarts it.
+    async fn probe(&mut self, pod: &Pod, uid: &str, c: &Container, id: &str) {
+        let target = Target {
+            runtime: self.runtime.clone(),
+            id: id.to_owned(),
+            netns: self.runtime.config().sandboxes_dir.join(uid).join("net"),
+        };
+        let started_ok =
+            self.slot(uid, &c.name)
+                .verdict(Kind::Startup, c.startup_probe.is_some(), true);
+        let probes = [
+            (
+                Kind::Startup,
+                c.startup_probe.as_ref().filter(|_| !started_ok),
+            ),
+            (
+                Kind::Liveness,
+                c.liveness_probe.as_ref().filter(|_| started_ok),
+            ),
+            (
+                Kind::Readiness,
+                c.readiness_probe.as_ref().filter(|_| started_ok),
+            ),
+        ];
+        for (kind, probe) in probes {
+            let Some(probe) = probe else { continue };
+            let slot = self.slot(uid, &c.name);
+            let since = slot.started.unwrap_or_else(Instant::now);
+            let mut state = slot.probes.remove(&kind).unwrap_or_default();
+            let tick = state.tick(probe, since, target.clone()).await;
+            self.slot(uid, &c.name).probes.insert(kind, state);
+            let Some(tick) = tick else { continue };
+            if let Some(out) = &tick.failure {
+                let msg = format!("{} probe failed: {}", kind.name(), out.trim_end());
+                self.recorder
+                    .record(pod, Some(&c.name), WARNING, "Unhealthy", &msg)
+                    .await;
+            }
+            if tick.verdict == Some(false) && kind != Kind::Readiness {
+                let msg = format!(
+                    "Container {} failed {} probe, will be restarted",
+                    c.name,
+                    kind.name().to_lowercase()
+                );
+                self.recorder
+                    .record(pod, Some(&c.name), NORMAL, "Killing", &msg)
+                    .await;
+                let grace = Duration::from_secs(pod_grace(pod));
+                // Stopping may take the whole grace period: not on the sync loop.
+                let (rt, id) = (self.runtime.clone(), id.to_owned());
+                tokio::task::spawn_blocking(move || rt.stop_container(&id, grace));
+                return;
+            }
+        }
+    }
+
+    /// Makes `id` the current instance; the one before becomes `previous` (kept
+    /// for `kubectl logs --previous`), older ones are removed.
+    async fn retire_previous(&mut self, uid: &str, name: &str, id: &str, restart_count: u32) {
+        let slot = self.slot(uid, name);
+        let old_previous = slot.previous.take();
+        slot.previous = slot.current.replace(id.to_owned());
+        slot.restart_count = restart_count;
+        if let Some(old) = old_previous {
+            let _ = self.blocking(move |rt| rt.remove_container(&old)).await;
+        }
+    }
+
+    async fn images_root(&self, img: armorlet_images::ImageRecord) -> Result<PathBuf, String> {
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || images.image_root(&img))
+            .await
+            .expect("image task panicked")
+            .map_err(|e| format!("failed to create container: {e}"))
+    }
+
+    /// Records a failure: waiting reason/message and the `Failed` event
+    /// (`Error: <message>`, pkg/kubelet/kuberuntime/kuberuntime_container.go `startContainer`).
+    async fn fail(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        reason: &str,
+        message: String,
+        started: bool,
+    ) {
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                WARNING,
+                "Failed",
+                &format!("Error: {message}"),
+            )
+            .await;
+        let slot = self.slot(uid, &c.name);
+        if !started {
+            slot.backoff.next(Instant::now(), None);
+        }
+        slot.waiting = Some((reason.to_owned(), message));
+    }
+
+    /// Images come from the local store only (no registry): pkg/kubelet/images/image_manager.go
+    /// `EnsureImageExists` messages and events.
+    async fn ensure_image(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+    ) -> Option<armorlet_images::ImageRecord> {
+        let reference = c.image.clone().unwrap_or_default();
+        let images = self.images.clone();
+        let r2 = reference.clone();
+        let found = tokio::task::spawn_blocking(move || images.resolve(&r2))
+            .await
+            .expect("image task panicked");
+        let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
+            if reference.ends_with(":latest") || !reference.contains(':') {
+                "Always".into()
+            } else {
+                "IfNotPresent".into()
+            }
+        });
+        match found {
+            Ok(Some(img)) => {
+                let msg = format!("Container image \"{reference}\" already present on machine");
+                self.recorder
+                    .record(pod, Some(&c.name), NORMAL, "Pulled", &msg)
+                    .await;
+                let slot = self.slot(uid, &c.name);
+                slot.failed_pull = false;
+                slot.image_id = img
+                    .repo_digests
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| img.id.clone());
+                Some(img)
+            }
+            _ if policy == "Never" => {
+                let msg = format!(
+                    "Container image \"{reference}\" is not present with pull policy of Never"
+                );
+                self.recorder
+                    .record(pod, Some(&c.name), WARNING, "ErrImageNeverPull", &msg)
+                    .await;
+                self.slot(uid, &c.name).waiting = Some(("ErrImageNeverPull".into(), msg));
+                None
+            }
+            other => {
+                let detail = match other {
+                    Err(e) => e.to_string(),
+                    _ => format!("image {reference:?} is not in the node's image store (load it with `armorlet image load`)"),
+                };
+                let recorder = self.recorder.clone();
+                let slot = self.slot(uid, &c.name);
+                let events: Vec<(&str, String)> = if slot.failed_pull {
+                    let msg = format!("Back-off pulling image \"{reference}\"");
+                    slot.waiting = Some(("ImagePullBackOff".into(), msg.clone()));
+                    vec![(NORMAL, msg)]
+                } else {
+                    slot.failed_pull = true;
+                    let msg = format!("Failed to pull image \"{reference}\": {detail}");
+                    slot.waiting = Some(("ErrImagePull".into(), msg.clone()));
+                    vec![(WARNING, msg), (WARNING, "Error: ErrImagePull".to_owned())]
+                };
+                slot.backoff.next(Instant::now(), None);
+                for (type_, msg) in events {
+                    let reason = if type_ == NORMAL { "BackOff" } else { "Failed" };
+                    recorder
+                        .record(pod, Some(&c.name), type_, reason, &msg)
+                        .await;
+                }
+                None
+            }
+        }
+    }
+
+    async fn patch_status(&self, pod: &Pod, patch: &Value) -> SyncResult {
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+        );
+        api.patch_status(
+            pod.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Builds and writes the pod status when it changed.
+    async fn write_status(&mut self, pod: &Pod, uid: &str, init_failed: bool) -> SyncResult {
+        let views = self.views(pod, uid).await;
+        let spec = pod.spec.clone().unwrap_or_default();
+        let n_init = spec.init_containers.as_ref().map_or(0, Vec::len);
+        let (init, containers) = views.split_at(n_init.min(views.len()));
+        let w = self.workers.get_mut(uid).expect("worker");
+        let facts = PodFacts {
+            pod,
+            sandbox_ready: w.sandbox_ready,
+            init,
+            containers,
+            host_ip: &self.host_ip,
+            start_time: &w.start_time,
+            init_failed,
+        };
+        let status = status::pod_status(&facts, &mut w.transitions);
+        if status["phase"] == "Succeeded" || status["phase"] == "Failed" {
+            w.terminal = true;
+        }
+        if w.last_written.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        w.last_written = Some(status.clone());
+        self.patch_status(pod, &json!({"status": status})).await
+    }
+
+    async fn views(&mut self, pod: &Pod, uid: &str) -> Vec<ContainerView> {
+        let mut out = Vec::new();
+        for c in all_containers(pod) {
+            let (current, waiting, last, restarts, image_id, started_ok, ready_ok) = {
+                let s = self.slot(uid, &c.name);
+                let started_ok = s.verdict(Kind::Startup, c.startup_probe.is_some(), true);
+                let ready_ok =
+                    started_ok && s.verdict(Kind::Readiness, c.readiness_probe.is_some(), true);
+                (
+                    s.current.clone(),
+                    s.waiting.clone(),
+                    s.last_terminated.clone(),
+                    s.restart_count,
+                    s.image_id.clone(),
+                    started_ok,
+                    ready_ok,
+                )
+            };
+            let st = match current.clone() {
+                Some(id) => self.blocking(move |rt| rt.container_status(&id)).await.ok(),
+                None => None,
+            };
+            let running = st
+                .as_ref()
+                .is_some_and(|s| s.state == ContainerState::Running);
+            let exited = st.as_ref().filter(|s| s.state == ContainerState::Exited);
+            let state = if let Some((reason, message)) = waiting.filter(|_| !running) {
+                json!({"waiting": {"reason": reason, "message": message}})
+            } else if running {
+                json!({"running": {"startedAt": st.as_ref().and_then(|s| s.started_at).map(crate::time::rfc3339)}})
+            } else if let (Some(_), Some(t)) = (exited, last.clone()) {
+                json!({"terminated": t})
+            } else {
+                json!({"waiting": {"reason": "ContainerCreating"}})
+            };
+            let terminated_now = state.get("terminated").is_some();
+            let last_state = match (&last, terminated_now) {
+                (Some(t), false) => json!({"terminated": t}),
+                _ => json!({}),
+            };
+            let succeeded = terminated_now && state["terminated"]["exitCode"] == 0;
+            out.push(ContainerView {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                image_id,
+                state,
+                last_state,
+                restart_count: restarts,
+                container_id: current.map(|id| format!("{}://{id}", self.prefix)),
+                running,
+                ready: running && ready_ok,
+                started: running && started_ok,
+                succeeded,
+                finished: terminated_now,
+            });
+        }
+        out
+    }
+
+    /// Graceful deletion (pkg/kubelet/kuberuntime/kuberuntime_container.go `killContainer`):
+    /// event Killing, SIGTERM, grace, SIGKILL, remove, then delete the pod object
+    /// with grace 0 and a UID precondition (pkg/kubelet/status/status_manager.go).
+    async fn terminate(&mut self, pod: &Pod, uid: String, w: Worker) {
+        for (name, slot) in &w.slots {
+            if slot.current.is_some() {
+                let msg = format!("Stopping container {name}");
+                self.recorder
+                    .record(pod, Some(name), NORMAL, "Killing", &msg)
+                    .await;
+            }
+        }
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or(pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30)
+            .max(0) as u64;
+        self.spawn_teardown(uid, w, Duration::from_secs(grace), Some(pod.clone()));
+    }
+
+    fn spawn_teardown(&self, uid: String, w: Worker, grace: Duration, pod: Option<Pod>) {
+        let rt = self.runtime.clone();
+        let client = self.client.clone();
+        let done = self.done.clone();
+        tokio::spawn(async move {
+            let ids: Vec<String> = w
+                .slots
+                .values()
+                .flat_map(|s| s.current.iter().chain(s.previous.iter()).cloned())
+                .collect();
+            let uid2 = uid.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                std::thread::scope(|s| {
+                    for id in &ids {
+                        let rt = &rt;
+                        s.spawn(move || {
+                            let _ = rt.stop_container(id, grace);
+                            let _ = rt.remove_container(id);
+                        });
+                    }
+                });
+                rt.remove_sandbox(&uid2)
+            })
+            .await;
+            if let Ok(Err(e)) = res {
+                tracing::warn!(pod = %uid, error = %e, "cannot remove sandbox");
+            }
+            if let Some(pod) = pod {
+                delete_pod(&client, &pod, &uid).await;
+            }
+            if let Ok(mut d) = done.lock() {
+                d.insert(uid);
+            }
+        });
+    }
+}
+
+async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str) {
+    let api: Api<Pod> = Api::namespaced(
+        client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    if let Err(e) = api
+        .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
+        .await
+    {
+        tracing::warn!(pod = %uid, error = %e, "cannot delete terminated pod");
+    }
+}
+
+enum Outcome {
+    Succeeded,
+    FailedForGood,
+    Busy,
+}
+
+/// deletionGracePeriodSeconds, else terminationGracePeriodSeconds, else 30.
+fn pod_grace(pod: &Pod) -> u64 {
+    pod.metadata
+        .deletion_grace_period_seconds
+        .or(pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30)
+        .max(0) as u64
+}
+
+fn all_containers(pod: &Pod) -> Vec<Container> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    spec.init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .chain(spec.containers)
+        .collect()
+}
+
+fn restart_label(l: &BTreeMap<String, String>) -> u32 {
+    l.get(labels::RESTART)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `NAME_NS(UID)` (pkg/kubelet/util/format/pod.go `Pod`).
+fn pod_ref(pod: &Pod) -> String {
+    format!(
+        "{}_{}({})",
+        pod.metadata.name.as_deref().unwrap_or_default(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.uid.as_deref().unwrap_or_default()
+    )
+}
+
+/// The `Created` event text (pkg/kubelet/kuberuntime/kuberuntime_container.go `startContainer`):
+/// `Created container: NAME` on 1.32 (golden doc), `Created container NAME` in older releases.
+/// The exact release of the change is not verified yet; it belongs in `version::SWITCHES`.
+fn created_message(minor: u32, name: &str) -> String {
+    if minor >= 32 {
+        format!("Created container: {name}")
+    } else {
+        format!("Created container {name}")
+    }
+}
+
+/// The cluster CA from the kubeconfig (for the `kube-root-ca.crt` fallback).
+pub fn kubeconfig_ca(path: &std::path::Path) -> Vec<u8> {
+    let Ok(kc) = kube::config::Kubeconfig::read_from(path) else {
+        return Vec::new();
+    };
+    kc.clusters
+        .iter()
+        .filter_map(|c| c.cluster.as_ref())
+        .find_map(|c| {
+            if let Some(d) = &c.certificate_authority_data {
+                use base64::Engine;
+                return base64::engine::general_purpose::STANDARD.decode(d).ok();
+            }
+            c.certificate_authority
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
+        })
+        .unwrap_or_default()
+}

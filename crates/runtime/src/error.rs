@@ -1,0 +1,69 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors of the runtime layer. `Create` and `Start` carry the OCI runtime's
+/// own message (its stderr), which the agent surfaces like the kubelet does.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The OCI runtime's `create` (or the preparation of the bundle) failed.
+    #[error("{message}")]
+    Create {
+        /// The runtime's stderr (or what failed before it ran).
+        message: String,
+    },
+    /// The OCI runtime's `start` failed.
+    #[error("{message}")]
+    Start {
+        /// The runtime's stderr.
+        message: String,
+    },
+    /// No such container or sandbox.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// An input was refused (bad id, bad spec field...).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The OCI runtime binary is missing or unusable.
+    #[error("OCI runtime: {0}")]
+    Binary(String),
+    /// Another runtime command (kill, delete, state, exec) failed.
+    #[error("{command} failed: {message}")]
+    Command {
+        /// The runtime subcommand.
+        command: String,
+        /// Its stderr.
+        message: String,
+    },
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file could not be read or written.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Building the OCI spec failed.
+    #[error("OCI spec: {0}")]
+    Spec(String),
+}
+
+impl RuntimeError {
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

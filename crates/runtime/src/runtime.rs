@@ -1,0 +1,103 @@
+//! [`Runtime`]: the entry point tying sandboxes, bundles, the OCI runtime
+//! binary and the monitors together.
+
+use crate::error::RuntimeError;
+use crate::types::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The node's container runtime: one OCI runtime binary and its directories.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub(crate) cfg: RuntimeConfig,
+    pub(crate) binary: PathBuf,
+    pub(crate) version: String,
+}
+
+impl Runtime {
+    /// Finds and checks the binary, reads its version, prepares the host
+    /// (the v1 hugetlb hierarchy crun needs on hybrid cgroups) and creates
+    /// the directories.
+    pub fn new(cfg: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        crate::host::new_runtime(cfg)
+    }
+
+    /// The runtime's name and version, as the CRI reports it: `crun://1.8.1`.
+    pub fn runtime_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// The OCI runtime binary in use.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Creates the pod's sandbox; returns the existing one if it exists.
+    pub fn create_sandbox(&self, spec: &SandboxSpec) -> Result<Sandbox, RuntimeError> {
+        crate::sandbox::create(&self.cfg.sandboxes_dir, spec)
+    }
+
+    /// Removes the pod's sandbox (unmounts the namespaces); idempotent.
+    pub fn remove_sandbox(&self, pod_uid: &str) -> Result<(), RuntimeError> {
+        crate::sandbox::remove(&self.cfg.sandboxes_dir, pod_uid)
+    }
+
+    /// The sandboxes on disk.
+    pub fn list_sandboxes(&self) -> Result<Vec<Sandbox>, RuntimeError> {
+        crate::sandbox::list(&self.cfg.sandboxes_dir)
+    }
+
+    /// Prepares the bundle and rootfs, spawns the monitor and returns when
+    /// the OCI runtime's `create` finished.
+    pub fn create_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        crate::monitor::create_container(self, spec)
+    }
+
+    /// Runs the OCI runtime's `start`.
+    pub fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
+        crate::status::start_container(self, id)
+    }
+
+    /// The container's status, from `status.json` and the runtime's `state`.
+    pub fn container_status(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        crate::status::container_status(self, id)
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL; idempotent.
+    pub fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        crate::status::stop_container(self, id, grace)
+    }
+
+    /// Runtime `delete --force`, unmounts the rootfs, removes the directory; idempotent.
+    pub fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
+        crate::status::remove_container(self, id)
+    }
+
+    /// The containers on disk (for adoption after a restart).
+    pub fn list_containers(&self) -> Result<Vec<ContainerRecord>, RuntimeError> {
+        crate::status::list_containers(self)
+    }
+
+    /// Runs a command in a running container with its confinement.
+    pub fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecProcess, RuntimeError> {
+        crate::exec::exec(self, id, spec)
+    }
+
+    /// The directory of container `id` (after checking the id).
+    pub(crate) fn container_dir(&self, id: &str) -> Result<PathBuf, RuntimeError> {
+        crate::util::check_id(id)?;
+        Ok(self.cfg.containers_dir.join(id))
+    }
+
+    /// A `Command` for the OCI runtime with `--root` set.
+    pub(crate) fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.arg("--root").arg(&self.cfg.state_root);
+        cmd
+    }
+}
