@@ -36,7 +36,9 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability of Linux 6.1 (for privileged-like contexts in tests and tools).
+/// Every capability of Linux 6.1 (for privileged-like contexts in tests and tools), in bit-number
+/// order (`linux/capability.h`): index `i` is capability number `i`. The runtime and the Landlock
+/// backend rely on that order to read capability masks.
 pub const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -276,5 +278,22 @@ mod tests {
         ));
         assert_eq!(names(&r), ["read", "ptrace", "clone3"]);
         assert_eq!(r.architectures, [Arch::S390X]);
+    }
+}
+
+#[cfg(test)]
+mod cap_order_tests {
+    use super::ALL_CAPS;
+
+    /// Callers index `ALL_CAPS` by capability number; spot-check the numbers of linux/capability.h.
+    #[test]
+    fn all_caps_is_in_bit_number_order() {
+        let number = |name: &str| ALL_CAPS.iter().position(|c| *c == name);
+        assert_eq!(number("CAP_CHOWN"), Some(0));
+        assert_eq!(number("CAP_NET_BIND_SERVICE"), Some(10));
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("CAP_AUDIT_READ"), Some(37));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(ALL_CAPS.len(), 41);
     }
 }
