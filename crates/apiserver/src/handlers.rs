@@ -40,6 +40,8 @@ pub struct State {
     pub allocation: std::sync::Mutex<()>,
     /// The emulated release for pod confinement admission on create.
     pub emulated_version: armorlet_confinement::EmulatedVersion,
+    /// The `AppArmor` feature gate for pod validation.
+    pub apparmor_feature_gate: bool,
     /// TLS client settings (with the kubelet client certificate) for node APIs.
     pub kubelet_client: Arc<tokio_rustls::rustls::ClientConfig>,
     /// The cluster CA (PEM), published as the `kube-root-ca.crt` ConfigMap.
@@ -602,7 +604,11 @@ fn create_object(
 fn admit_pod_create(state: &State, obj: &mut Value, warnings: &mut Vec<String>) -> Result<()> {
     use armorlet_confinement::{admit_create, invalid_message, CreateError, ValidateOptions};
     crate::admission::admit_pod(obj);
-    let outcome = admit_create(obj, &ValidateOptions::at(state.emulated_version));
+    let options = ValidateOptions {
+        apparmor_feature_gate: state.apparmor_feature_gate,
+        ..ValidateOptions::at(state.emulated_version)
+    };
+    let outcome = admit_create(obj, &options);
     warnings.extend(outcome.warnings);
     match outcome.result {
         Ok(()) => Ok(()),

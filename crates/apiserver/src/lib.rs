@@ -68,6 +68,9 @@ pub struct Config {
     /// The Kubernetes release whose pod confinement semantics (AppArmor/seccomp
     /// validation, annotation/field sync, warnings) the create path emulates.
     pub emulated_version: armorlet_confinement::EmulatedVersion,
+    /// The `AppArmor` feature gate (`--feature-gates=AppArmor=false`: AppArmor
+    /// annotations are Forbidden by pod validation where the release allows it).
+    pub apparmor_feature_gate: bool,
     /// How old a node's heartbeat may get before the node lifecycle controller marks it
     /// Unknown and unreachable (kube-controller-manager `--node-monitor-grace-period`).
     pub node_monitor_grace_period: Duration,
@@ -86,6 +89,7 @@ impl Config {
             bookmark_interval: Duration::from_secs(60),
             max_body_bytes: 3 * 1024 * 1024,
             emulated_version: armorlet_confinement::EmulatedVersion::DEFAULT,
+            apparmor_feature_gate: true,
             node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
             publish_namespace_defaults: false,
         }
@@ -156,6 +160,7 @@ impl Server {
             shutdown: shutdown_rx,
             allocation: std::sync::Mutex::new(()),
             emulated_version: config.emulated_version,
+            apparmor_feature_gate: config.apparmor_feature_gate,
             kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
             ca_pem: creds.ca_pem.clone(),
         });

@@ -6,264 +6,10 @@
 //! Needs root, crun and runc, the hugetlb v1 hierarchy for crun on hybrid cgroups (the runtime
 //! mounts it), and kubectl: every missing piece fails the test loudly.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-/// Guard against hanging forever; never an assertion about speed.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn require_root() {
-    assert!(
-        rustix_is_root(),
-        "these tests need root (containers, mounts, cgroups)"
-    );
-    assert!(
-        Path::new(KUBECTL).exists(),
-        "kubectl is missing at {KUBECTL}"
-    );
-}
-
-fn rustix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-}
-
-fn armorlet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_armorlet"))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_lowercase()
-}
-
-/// A test cluster: data dir, kubelet root with the tutorial profiles, the busybox image.
-struct Cluster {
-    dir: tempfile::TempDir,
-    runtime: &'static str,
-    api_port: u16,
-    up: Option<Child>,
-}
-
-impl Cluster {
-    fn new(runtime: &'static str) -> Cluster {
-        require_root();
-        let dir = tempfile::tempdir().unwrap();
-        let profiles = dir.path().join("kroot/seccomp/profiles");
-        std::fs::create_dir_all(&profiles).unwrap();
-        for p in ["audit", "violation", "fine-grained"] {
-            let src = repo().join(format!("testdata/tutorial/profiles/{p}.json"));
-            std::fs::copy(&src, profiles.join(format!("{p}.json")))
-                .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-        }
-        let images = dir.path().join("images-out");
-        let out = Command::new(repo().join("images/build"))
-            .arg(&images)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "images/build: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = armorlet()
-            .args(["image", "load", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg(images.join("busybox.tar"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "image load: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut c = Cluster {
-            dir,
-            runtime,
-            api_port,
-            up: None,
-        };
-        c.start();
-        c
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.data().join("kubeconfig")
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("up.log")).unwrap();
-        let mut child = armorlet()
-            .args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
-            .arg("--data-dir")
-            .arg(self.data())
-            .arg("--kubelet-root-dir")
-            .arg(self.dir.path().join("kroot"))
-            .arg("--pod-log-dir")
-            .arg(self.dir.path().join("pods"))
-            .args(["--node-api-port", &self.api_port.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        assert!(
-            first.starts_with("export KUBECONFIG="),
-            "unexpected output {first:?}"
-        );
-        self.up = Some(child);
-        self.wait_for("the node to be Ready", || {
-            let node = self.kubectl_json(&["get", "node", &hostname()])?;
-            let ready = node["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            ready.then_some(())
-        });
-    }
-
-    /// Kills `armorlet up` outright (no clean shutdown), as a crashed kubelet.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.up.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(KUBECTL)
-            .args(args)
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn kubectl_ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn kubectl_json(&self, args: &[&str]) -> Option<Value> {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        let out = self.kubectl(&a);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    }
-
-    fn apply(&self, yaml: &str) {
-        let path = self.dir.path().join("manifest.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        self.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
-    }
-
-    fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            if start.elapsed() > PATIENCE {
-                let log =
-                    std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
-                panic!("timed out waiting for {what}; armorlet up log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
-    fn pod(&self, name: &str) -> Value {
-        self.kubectl_json(&["get", "pod", name])
-            .unwrap_or(Value::Null)
-    }
-
-    fn wait_running(&self, name: &str) -> Value {
-        self.wait_for(&format!("{name} Running"), || {
-            let p = self.pod(name);
-            (p["status"]["containerStatuses"][0]["state"]["running"].is_object()).then_some(p)
-        })
-    }
-
-    /// The `Seccomp:` mode of the container's init process, read on the host.
-    fn seccomp_mode(&self, pod: &Value) -> String {
-        let id = pod["status"]["containerStatuses"][0]["containerID"]
-            .as_str()
-            .unwrap();
-        let (rt, id) = id.split_once("://").unwrap();
-        assert_eq!(rt, self.runtime);
-        let root = self.data().join("nodes").join(hostname()).join("runtime");
-        let out = Command::new(self.runtime)
-            .arg("--root")
-            .arg(root)
-            .args(["state", id])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{} state: {}",
-            self.runtime,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let state: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let pid = state["pid"].as_u64().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Seccomp:"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if self.up.is_some() {
-            // Delete what is left so no container outlives the test.
-            let _ = self.kubectl(&[
-                "delete",
-                "pods",
-                "--all",
-                "--grace-period=1",
-                "--timeout=60s",
-            ]);
-        }
-        self.kill();
-    }
-}
+use common::*;
+use std::time::Duration;
 
 /// A seccomp tutorial pod: pod-level profile, `allowPrivilegeEscalation: false`
 /// (or `privileged: true`), busybox `sleep 3600`.
@@ -344,6 +90,26 @@ fn seccomp_tutorial(runtime: &'static str) {
     assert_eq!(
         own.split_whitespace().collect::<Vec<_>>(),
         ["Seccomp:", "0"]
+    );
+    // The audit profile logs every syscall: the node's audit trail names them and the pod.
+    c.kubectl_ok(&["exec", "audit-pod", "--", "ls", "/"]);
+    let audit = c.wait_for("audit lines of audit-pod", || {
+        let out = armorlet()
+            .args(["audit", "--pod", "audit-pod", "--data-dir"])
+            .arg(c.data())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("syscall_name=getdents64").then_some(text)
+    });
+    let line = audit
+        .lines()
+        .find(|l| l.contains("syscall_name=getdents64"))
+        .unwrap();
+    assert!(
+        line.contains("audit: type=1326 audit(")
+            && line.ends_with("pod=default/audit-pod container=test-container"),
+        "{line}"
     );
     let unshare = c.kubectl(&["exec", "default-pod", "--", "unshare", "-U", "true"]);
     assert!(

@@ -9,12 +9,14 @@
 
 mod attribution;
 mod error;
+mod landlock;
 mod log;
 mod reader;
 mod record;
 
 pub use attribution::{container_id_of, Attribute, Owner};
 pub use error::AuditError;
+pub use landlock::{LandlockRecord, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN};
 pub use log::{AuditLog, PodFilter};
-pub use reader::{AuditReader, Source};
+pub use reader::{ensure_audit_enabled, AuditReader, Record, Source};
 pub use record::{SeccompRecord, AUDIT_SECCOMP};

@@ -142,8 +142,21 @@ impl SeccompRecord {
     }
 }
 
+/// `audit(SECONDS.MILLIS:SERIAL)` at the start of `text` → its three numbers.
+pub(crate) fn audit_stamp(text: &str) -> Option<(u64, u32, u64)> {
+    let rest = text.strip_prefix("audit(")?;
+    let (stamp, _) = rest.split_once("):")?;
+    let (time, serial) = stamp.split_once(':')?;
+    let (secs, millis) = time.split_once('.').unwrap_or((time, "0"));
+    Some((
+        secs.parse().ok()?,
+        millis.parse().ok()?,
+        serial.parse().ok()?,
+    ))
+}
+
 /// `Jul  6 15:37:40` (RFC 3164 timestamp, UTC).
-fn syslog_time(seconds: u64) -> String {
+pub(crate) fn syslog_time(seconds: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

@@ -33,6 +33,7 @@ fn deny_write() -> Plan {
             fs: vec![FsRule {
                 path: "/".into(),
                 access: fs::READ_FILE | fs::READ_DIR | fs::EXECUTE,
+                except: Vec::new(),
             }],
             scoped: 3,
         }),
@@ -42,6 +43,8 @@ fn deny_write() -> Plan {
             sock_type: None,
         }]),
         seccomp_hex: None,
+        seccomp_flags: 0,
+        log_denials: false,
         no_new_privs: true,
     }
 }
@@ -108,7 +111,7 @@ fn seccomp_is_installed_last() {
     // Landlock would make the helper fail.
     let mut plan = deny_write();
     let prog = deny_syscall(446);
-    plan.set_seccomp(&prog);
+    plan.set_seccomp(&prog, 0);
     let p = write(d.path(), &plan);
     let out = helper(&p, &[BUSYBOX, "true"]);
     assert_eq!(
@@ -122,7 +125,7 @@ fn seccomp_is_installed_last() {
         profile: "x".into(),
         ..Plan::default()
     };
-    plan.set_seccomp(&deny_syscall(83));
+    plan.set_seccomp(&deny_syscall(83), 0);
     let p = write(d.path(), &plan);
     let dir = d.path().join("newdir");
     let out = helper(&p, &[BUSYBOX, "mkdir", dir.to_str().expect("utf8")]);
@@ -160,4 +163,52 @@ fn fails_closed_naming_the_step() {
     assert!(!marker.exists(), "the command never ran unconfined");
     let out = helper(&write(d.path(), &deny_write()), &["/no/such/program"]);
     assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn except_paths_get_nothing_and_their_siblings_everything() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let root = d.path().join("tree");
+    for dir in ["open/sub", "closed/deep", "mixed/hidden", "mixed/shown"] {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    for file in [
+        "open/sub/f",
+        "closed/deep/f",
+        "mixed/hidden/f",
+        "mixed/shown/f",
+        "mixed/top",
+    ] {
+        std::fs::write(root.join(file), "x").expect("write");
+    }
+    let r = |p: &str| root.join(p).to_str().expect("utf8").to_owned();
+    let mut plan = deny_write();
+    let rules = plan.landlock.as_mut().expect("landlock");
+    rules.fs = vec![
+        FsRule {
+            path: "/usr".into(),
+            access: fs::READ_FILE | fs::EXECUTE,
+            except: Vec::new(),
+        },
+        FsRule {
+            path: root.to_str().expect("utf8").into(),
+            access: fs::READ_FILE | fs::READ_DIR,
+            except: vec![r("closed"), r("mixed/hidden")],
+        },
+    ];
+    let plan = write(d.path(), &plan);
+    let cat = |p: &str| helper(&plan, &[BUSYBOX, "cat", &r(p)]).status.code();
+    assert_eq!(cat("open/sub/f"), Some(0));
+    assert_eq!(cat("mixed/shown/f"), Some(0));
+    assert_eq!(
+        cat("mixed/top"),
+        Some(0),
+        "files beside an exception keep the rule"
+    );
+    assert_eq!(cat("closed/deep/f"), Some(1));
+    assert_eq!(cat("mixed/hidden/f"), Some(1));
+    // The directories on the way to an exception lose their own listing right.
+    let ls = |p: &str| helper(&plan, &[BUSYBOX, "ls", &r(p)]).status.code();
+    assert_eq!(ls("open"), Some(0));
+    assert_eq!(ls("mixed"), Some(1));
 }

@@ -38,9 +38,13 @@ pub fn runtime_default_profile() -> String {
     )
 }
 
-/// The runtime default profile for the Landlock backend (always tightened:
-/// its `/proc` globs are not path-beneath rules).
+/// The runtime default profile for the Landlock backend. Capabilities,
+/// sockets and scopes come from translating [`runtime_default_profile`]; the
+/// file rules are written here, because its `/proc` and `/sys` denials are
+/// globs that a generic translation can only honour by taking away the whole
+/// filesystem. Always an approximation; the tightenings are listed.
 pub fn runtime_default_translation() -> Result<Translation, LandlockError> {
+    use crate::plan::{fs, FsRule};
     let text = runtime_default_profile();
     let policy =
         crate::registry::parse_policy(&text, Path::new(RUNTIME_DEFAULT_NAME), Path::new("/"))?;
@@ -48,8 +52,37 @@ pub fn runtime_default_translation() -> Result<Translation, LandlockError> {
         .profiles
         .first()
         .ok_or_else(|| LandlockError::NotLoaded(RUNTIME_DEFAULT_NAME.into()))?;
-    translate(profile, true)
+    let mut t = translate(profile, true)?;
+    let read = fs::READ_FILE | fs::READ_DIR;
+    let rule = |path: &str, access: u64, except: &[&str]| FsRule {
+        path: path.into(),
+        access,
+        except: except.iter().map(|s| s.to_string()).collect(),
+    };
+    if let Some(l) = t.plan.landlock.as_mut() {
+        l.fs = vec![
+            rule("/", fs::ALL, &["/proc", "/sys"]),
+            rule("/proc", read, &[]),
+            rule("/sys", read, &["/sys/firmware", "/sys/kernel/security"]),
+        ];
+    }
+    t.approximations = RUNTIME_DEFAULT_TIGHTENINGS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    Ok(t)
 }
+
+/// What the Landlock runtime default takes away beyond docker-default, and
+/// the one denial it leaves to the runtime.
+pub const RUNTIME_DEFAULT_TIGHTENINGS: &[&str] = &[
+    "writes beneath /proc are denied (docker-default denies only @{PROC}/* and @{PROC}/sys/[^k]**)",
+    "writes beneath /sys are denied (sysfs is mounted read-only in containers anyway)",
+    "the root directory itself cannot be listed or written (rules are granted per top-level entry)",
+    "umount is denied (Landlock forbids changing the mount topology)",
+    "signals, ptrace and abstract UNIX sockets are scoped to the container",
+    "reads of /proc/kcore and /proc/sysrq-trigger are stopped by the runtime's masked and read-only paths, not by Landlock",
+];
 
 fn run_parser(args: &[&str], stdin: Option<&str>) -> Result<(), LandlockError> {
     use std::io::Write;

@@ -33,6 +33,10 @@ pub use plan::Plan;
 pub use registry::{LoadedProfile, Registry};
 pub use translate::{translate, Translation};
 
+/// One file of a profiles directory and what loading it gave: its profile
+/// names, or why it was not loaded.
+pub type FileLoad = (PathBuf, Result<Vec<String>, LandlockError>);
+
 /// Which backend enforces AppArmor profiles on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -122,6 +126,8 @@ pub struct LandlockPlanFiles {
     pub plan: PathBuf,
     /// Tightenings made (the agent emits a Warning event when non-empty).
     pub approximations: Vec<String>,
+    /// The plan reports denials to the audit subsystem (which must be on).
+    pub log_denials: bool,
 }
 
 /// How to confine one container.
@@ -182,7 +188,10 @@ impl AppArmorNode {
                 })
             }
             BackendChoice::Auto if lsm => BackendKind::Kernel,
-            BackendChoice::Auto if landlock => BackendKind::Landlock,
+            // Without the helper Landlock cannot confine anything: `auto` then
+            // means "no AppArmor" (pods asking for a profile are refused), while
+            // an explicit `--apparmor=landlock` fails in `start`.
+            BackendChoice::Auto if landlock && cfg.helper.is_file() => BackendKind::Landlock,
             BackendChoice::Auto => BackendKind::None,
         };
         let registry = Registry::open(&cfg.registry_dir)?;
@@ -207,6 +216,57 @@ impl AppArmorNode {
         }
     }
 
+    /// Loads every profile file of `dir` (sorted; hidden files skipped), like
+    /// the AppArmor service loading /etc/apparmor.d at boot: `apparmor_parser -r`
+    /// with the kernel backend, the registry with Landlock. Returns one result
+    /// per file; a file that fails does not stop the others.
+    pub fn load_dir(&self, dir: &Path) -> Result<Vec<FileLoad>, LandlockError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| LandlockError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        files.sort();
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let r = self.load_file(&f);
+                (f, r)
+            })
+            .collect())
+    }
+
+    /// Loads one profile file into the backend; returns the profile names.
+    pub fn load_file(&self, file: &Path) -> Result<Vec<String>, LandlockError> {
+        match self.backend {
+            BackendKind::None => Err(LandlockError::Backend {
+                backend: "none",
+                reason: "AppArmor is not enabled on the host".into(),
+            }),
+            BackendKind::Kernel => {
+                kernel::load(file)?;
+                let text = std::fs::read_to_string(file).map_err(|e| LandlockError::io(file, e))?;
+                let dir = file.parent().unwrap_or(Path::new("."));
+                Ok(registry::parse_policy(&text, file, dir)?
+                    .profiles
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect())
+            }
+            BackendKind::Landlock => Ok(self
+                .registry
+                .load_file(file, self.cfg.approximate)?
+                .into_iter()
+                .map(|p| p.name)
+                .collect()),
+        }
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> BackendKind {
         self.backend
@@ -217,24 +277,22 @@ impl AppArmorNode {
         &self.registry
     }
 
+    /// The loaded profiles and their modes (`name → enforce|complain`), as the
+    /// securityfs `profiles` file (kernel) or the registry (Landlock) lists them.
+    pub fn loaded_profiles(&self) -> std::collections::BTreeMap<String, String> {
+        match self.backend {
+            BackendKind::None => Default::default(),
+            BackendKind::Kernel => {
+                host::read_profiles(&self.cfg.apparmor_fs.join("profiles")).unwrap_or_default()
+            }
+            BackendKind::Landlock => self.registry.profiles().unwrap_or_default(),
+        }
+    }
+
     /// What the kubelet's admission sees.
     pub fn host(&self) -> AppArmorHost {
-        let (enabled, loaded): (bool, BTreeSet<String>) = match self.backend {
-            BackendKind::None => (false, BTreeSet::new()),
-            BackendKind::Kernel => (
-                true,
-                host::read_profiles(&self.cfg.apparmor_fs.join("profiles"))
-                    .map(|m| m.into_keys().collect())
-                    .unwrap_or_default(),
-            ),
-            BackendKind::Landlock => (
-                true,
-                self.registry
-                    .profiles()
-                    .map(|m| m.into_keys().collect())
-                    .unwrap_or_default(),
-            ),
-        };
+        let enabled = self.backend != BackendKind::None;
+        let loaded: BTreeSet<String> = self.loaded_profiles().into_keys().collect();
         AppArmorHost {
             enabled,
             loaded,
@@ -252,12 +310,13 @@ impl AppArmorNode {
     }
 
     /// How to confine one container. Landlock: writes the plan (with the
-    /// container's seccomp program, which the helper installs last) into
+    /// container's seccomp program and its load flags, which the helper
+    /// installs last) into
     /// `container_dir`. Errors name the rule that cannot be enforced.
     pub fn launch(
         &self,
         profile: &ResolvedAppArmor,
-        seccomp_bpf: Option<&[SockFilter]>,
+        seccomp: Option<(&[SockFilter], u32)>,
         container_dir: &Path,
     ) -> Result<AppArmorLaunch, LandlockError> {
         match self.backend {
@@ -293,8 +352,8 @@ impl AppArmorNode {
                     }
                 };
                 let mut plan = translation.plan;
-                if let Some(prog) = seccomp_bpf {
-                    plan.set_seccomp(prog);
+                if let Some((prog, flags)) = seccomp {
+                    plan.set_seccomp(prog, flags);
                 }
                 let path = container_dir.join(PLAN_FILE);
                 plan.write(&path)?;
@@ -302,6 +361,7 @@ impl AppArmorNode {
                     helper: self.cfg.helper.clone(),
                     plan: path,
                     approximations: translation.approximations,
+                    log_denials: plan.log_denials,
                 }))
             }
         }

@@ -76,6 +76,13 @@ pub struct FsRule {
     pub path: String,
     /// `LANDLOCK_ACCESS_FS_*` bits granted beneath `path`.
     pub access: u64,
+    /// Absolute paths beneath `path` that get nothing from this rule. The
+    /// helper then grants `access` to the entries of each directory on the
+    /// way to an exception instead of to `path` as a whole (Landlock rules
+    /// cannot subtract), so the directories on that way lose their own
+    /// directory rights (listing, creating entries): a tightening.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
 }
 
 /// The Landlock part of a plan.
@@ -111,6 +118,14 @@ pub struct Plan {
     pub sockets: Option<Vec<SocketAllow>>,
     /// The container's seccomp program, raw `sock_filter` bytes in hex.
     pub seccomp_hex: Option<String>,
+    /// The `seccomp(2)` flags to install it with (the profile's, e.g. LOG or SPEC_ALLOW).
+    #[serde(default)]
+    pub seccomp_flags: u32,
+    /// Report Landlock denials to the audit subsystem, also after `execve`
+    /// (`LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`, ABI 7), as AppArmor logs
+    /// the profile's denials.
+    #[serde(default)]
+    pub log_denials: bool,
     /// Set `no_new_privs` (always set when Landlock is used).
     pub no_new_privs: bool,
 }
@@ -130,10 +145,11 @@ impl Plan {
         std::fs::write(path, text).map_err(|e| LandlockError::io(path, e))
     }
 
-    /// Sets the seccomp program.
-    pub fn set_seccomp(&mut self, prog: &[SockFilter]) {
+    /// Sets the seccomp program and the flags it is installed with.
+    pub fn set_seccomp(&mut self, prog: &[SockFilter], flags: u32) {
         let bytes = armorlet_seccomp::bpf::to_bytes(prog);
         self.seccomp_hex = Some(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        self.seccomp_flags = flags;
     }
 
     /// The seccomp program, decoded.
@@ -175,7 +191,7 @@ pub fn apply(plan: &Plan) -> Result<(), LandlockError> {
         }
     }
     if let Some(rules) = &plan.landlock {
-        apply_landlock(rules)?;
+        apply_landlock(rules, plan.log_denials)?;
     }
     if let Some(keep) = &plan.capabilities {
         crate::caps::restrict(keep, plan.no_new_privs || plan.landlock.is_some())?;
@@ -185,7 +201,15 @@ pub fn apply(plan: &Plan) -> Result<(), LandlockError> {
         armorlet_seccomp::load::install(&prog, 0, false).map_err(step_err("socket filter"))?;
     }
     if let Some(prog) = seccomp {
-        armorlet_seccomp::load::install(&prog, 0, false).map_err(step_err("seccomp"))?;
+        if plan.seccomp_flags & armorlet_seccomp::load::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+            // Nobody would receive the listener: SCMP_ACT_NOTIFY would hang the workload.
+            return Err(LandlockError::Plan(
+                "seccomp: SCMP_ACT_NOTIFY needs a listener, which the confine helper has not"
+                    .into(),
+            ));
+        }
+        armorlet_seccomp::load::install(&prog, plan.seccomp_flags, false)
+            .map_err(step_err("seccomp"))?;
     }
     Ok(())
 }
@@ -205,7 +229,10 @@ struct PathBeneathAttr {
 
 const LANDLOCK_RULE_PATH_BENEATH: libc::c_long = 1;
 
-fn apply_landlock(rules: &LandlockRules) -> Result<(), LandlockError> {
+/// `LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON` (ABI 7).
+const LOG_NEW_EXEC_ON: u32 = 1 << 1;
+
+fn apply_landlock(rules: &LandlockRules, log_denials: bool) -> Result<(), LandlockError> {
     let err = step_err("landlock");
     let attr = RulesetAttr {
         handled_access_fs: rules.handled_fs,
@@ -227,18 +254,65 @@ fn apply_landlock(rules: &LandlockRules) -> Result<(), LandlockError> {
     // SAFETY: fd is a fresh descriptor we own.
     let ruleset = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     for rule in &rules.fs {
-        add_path_rule(&ruleset, rule)?;
+        add_rule_except(&ruleset, &rule.path, rule.access, &rule.except)?;
     }
+    let flags = if log_denials { LOG_NEW_EXEC_ON } else { 0 };
     // SAFETY: restricting ourselves with a valid ruleset fd.
-    let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+    let mut r =
+        unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), flags) };
+    if r != 0 && flags != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
+    {
+        // Before ABI 7 there is no audit logging: enforce without it (logging
+        // never weakens confinement).
+        // SAFETY: as above.
+        r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+    }
     if r != 0 {
         return Err(err(std::io::Error::last_os_error()));
     }
     Ok(())
 }
 
-fn add_path_rule(ruleset: &OwnedFd, rule: &FsRule) -> Result<(), LandlockError> {
-    let path = CString::new(rule.path.as_bytes())
+/// Grants `access` beneath `path` except beneath the `except` paths: one rule
+/// when no exception lies beneath `path`, nothing when `path` is one, else
+/// one rule per entry of `path` (recursively). Symlinks are skipped: a rule
+/// on one would grant its target. Unreadable directories grant nothing.
+fn add_rule_except(
+    ruleset: &OwnedFd,
+    path: &str,
+    access: u64,
+    except: &[String],
+) -> Result<(), LandlockError> {
+    let base = path.trim_end_matches('/');
+    if except.iter().any(|e| e.trim_end_matches('/') == base) {
+        return Ok(());
+    }
+    let prefix = format!("{base}/");
+    if !except.iter().any(|e| e.starts_with(&prefix)) {
+        return add_path_rule(ruleset, path, access);
+    }
+    let Ok(entries) = std::fs::read_dir(if base.is_empty() { "/" } else { base }) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            continue;
+        }
+        let child = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        add_rule_except(ruleset, &child, access, except)?;
+    }
+    Ok(())
+}
+
+fn add_path_rule(
+    ruleset: &OwnedFd,
+    rule_path: &str,
+    rule_access: u64,
+) -> Result<(), LandlockError> {
+    let path = CString::new(rule_path.as_bytes())
         .map_err(|_| LandlockError::Plan("NUL in path".into()))?;
     // SAFETY: valid C string; O_PATH open.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
@@ -252,12 +326,12 @@ fn add_path_rule(ruleset: &OwnedFd, rule: &FsRule) -> Result<(), LandlockError> 
         }
         return Err(LandlockError::Apply {
             step: "landlock",
-            message: format!("{}: {e}", rule.path),
+            message: format!("{}: {e}", rule_path),
         });
     }
     // SAFETY: fd is ours.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut access = rule.access;
+    let mut access = rule_access;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on our fd.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
@@ -287,7 +361,7 @@ fn add_path_rule(ruleset: &OwnedFd, rule: &FsRule) -> Result<(), LandlockError> 
             step: "landlock",
             message: format!(
                 "add rule {}: {}",
-                rule.path,
+                rule_path,
                 std::io::Error::last_os_error()
             ),
         });

@@ -78,6 +78,19 @@ pub fn translate(profile: &Profile, approximate: bool) -> Result<Translation, La
     })
 }
 
+/// Whether AppArmor would log this profile's denials: implicit denials are
+/// logged, explicit `deny` rules are quiet unless `audit deny`. Landlock logs
+/// per domain, not per rule, so logging is on when the profile has an `audit`
+/// rule or no quiet `deny` rule.
+fn logs_denials(profile: &Profile) -> bool {
+    let audit = profile.rules.iter().any(|r| r.qualifiers.audit);
+    let quiet_deny = profile
+        .rules
+        .iter()
+        .any(|r| r.qualifiers.deny && !r.qualifiers.audit);
+    audit || !quiet_deny
+}
+
 /// Where an allow or deny pattern applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Shape {
@@ -187,6 +200,8 @@ impl Translator {
             capabilities: Some(caps),
             sockets: self.net.sockets(),
             seccomp_hex: None,
+            seccomp_flags: 0,
+            log_denials: logs_denials(profile),
             no_new_privs: true,
         }
     }
@@ -408,7 +423,11 @@ impl Translator {
             .collect();
         out.into_iter()
             .filter(|(path, access)| !redundant(path, *access, &subtrees))
-            .map(|(path, access)| FsRule { path, access })
+            .map(|(path, access)| FsRule {
+                path,
+                access,
+                except: Vec::new(),
+            })
             .collect()
     }
 

@@ -3,7 +3,7 @@
 //! Landlock, and the kernel backend's generated profile against
 //! `apparmor_parser -QK`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use armorlet_confinement::{admit_apparmor, AppArmorAdmission, EmulatedVersion, ResolvedAppArmor};
 use armorlet_landlock::plan::{apply, Plan};
@@ -38,7 +38,9 @@ impl Fixture {
     }
 
     fn cfg(&self, mode: BackendChoice, approximate: bool) -> AppArmorConfig {
-        let mut c = AppArmorConfig::new(self.root.join("registry"), PathBuf::from("/helper"));
+        let helper = self.root.join("helper");
+        std::fs::write(&helper, "").expect("fake helper");
+        let mut c = AppArmorConfig::new(self.root.join("registry"), helper);
         c.mode = mode;
         c.apparmor_fs = self.root.join("securityfs/apparmor");
         c.module_params = self.root.join("params");
@@ -132,6 +134,22 @@ fn kernel_backend_refused_without_the_lsm_and_none_when_off() {
 }
 
 #[test]
+fn auto_without_the_helper_has_no_apparmor() {
+    let f = Fixture::new();
+    let mut cfg = f.cfg(BackendChoice::Auto, false);
+    cfg.helper = f.root.join("missing-helper");
+    let node = AppArmorNode::new(cfg.clone()).expect("node");
+    assert_eq!(node.backend(), BackendKind::None);
+    assert!(!node.host().enabled);
+    cfg.mode = BackendChoice::Landlock;
+    let explicit = AppArmorNode::new(cfg).expect("node");
+    let err = explicit
+        .start()
+        .expect_err("explicit landlock needs the helper");
+    assert!(err.to_string().contains("confine helper"), "{err}");
+}
+
+#[test]
 fn landlock_backend_registry_admission_and_plan() {
     assert!(
         host::landlock_abi() >= 6,
@@ -169,7 +187,7 @@ fn landlock_backend_registry_admission_and_plan() {
     let AppArmorLaunch::Landlock(files) = node.launch(&prof, None, &dir).expect("launch") else {
         panic!("expected a Landlock launch");
     };
-    assert_eq!(files.helper, Path::new("/helper"));
+    assert_eq!(files.helper, f.root.join("helper"));
     assert_eq!(files.approximations.len(), 1);
     let plan = Plan::read(&files.plan).expect("plan");
     assert_eq!(

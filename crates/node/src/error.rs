@@ -22,4 +22,7 @@ pub enum NodeError {
     /// The image store cannot be opened.
     #[error("image store: {0}")]
     Images(String),
+    /// The AppArmor backend cannot be started.
+    #[error("AppArmor: {0}")]
+    AppArmor(String),
 }

@@ -11,6 +11,7 @@
 //! start the agent adopts the containers of pods still bound to it and removes
 //! the orphans.
 
+mod audit;
 mod backend;
 mod backoff;
 mod error;
@@ -21,6 +22,7 @@ mod spec;
 mod status;
 mod time;
 mod volumes;
+mod watch;
 mod worker;
 
 pub use error::NodeError;
@@ -52,6 +54,13 @@ pub struct NodeConfig {
     pub node_ip: Option<IpAddr>,
     /// Where the node API listens; its port is published as `daemonEndpoints.kubeletEndpoint.Port`.
     pub api_listen: SocketAddr,
+    /// Index of this node among the nodes on this machine (0 for the first): picks its pod
+    /// CIDR and bridge.
+    pub node_index: u8,
+    /// AppArmor backend and host paths.
+    pub apparmor: armorlet_landlock::AppArmorConfig,
+    /// Profiles loaded into the node's AppArmor backend when the agent starts.
+    pub apparmor_profiles_dir: Option<PathBuf>,
 }
 
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
@@ -62,8 +71,14 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
         armorlet_images::ImageStore::open(&cfg.data_dir.join("images"))
             .map_err(|e| NodeError::Images(e.to_string()))?,
     );
+    let apparmor = Arc::new(start_apparmor(&cfg)?);
     let cfg = Arc::new(cfg);
-    let reporter = node::NodeReporter::new(client.clone(), cfg.clone(), runtime.runtime_version());
+    let reporter = node::NodeReporter::new(
+        client.clone(),
+        cfg.clone(),
+        runtime.runtime_version(),
+        apparmor.clone(),
+    );
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -78,17 +93,34 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
             let _ = api_stopped.await;
         },
     ));
-    let mut agent = worker::Agent::new(client, cfg.clone(), runtime, images);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let pod_watch = tokio::spawn(watch::watch_pods(
+        client.clone(),
+        cfg.name.clone(),
+        wake.clone(),
+    ));
+    let audit_trail = audit::AuditTrail::start(
+        runtime.clone(),
+        cfg.data_dir.join("nodes").join(&cfg.name).join("audit.log"),
+        cfg.name.clone(),
+    );
+    let mut agent = worker::Agent::new(client, cfg.clone(), runtime, images, apparmor);
     agent.adopt().await?;
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tick.tick() => agent.sync_all().await,
+            _ = wake.notified() => agent.sync_all().await,
+            _ = tick.tick() => {
+                reporter.sync_profile_labels().await;
+                agent.sync_all().await
+            }
         }
     }
+    pod_watch.abort();
     heartbeat.abort();
+    drop(audit_trail);
     let _ = stop_api.send(());
     match api.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "node API failed"),
@@ -98,6 +130,41 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
     reporter.mark_not_ready().await;
     tracing::info!(node = %cfg.name, "node agent stopped; containers keep running");
     Ok(())
+}
+
+/// Detects the AppArmor backend, prepares it and loads `--apparmor-profiles-dir`.
+/// A profile that fails to load is logged and skipped: pods asking for it are
+/// then blocked or fail as for any profile that is not loaded (fail closed).
+fn start_apparmor(cfg: &NodeConfig) -> Result<armorlet_landlock::AppArmorNode, NodeError> {
+    let node = armorlet_landlock::AppArmorNode::new(cfg.apparmor.clone())
+        .map_err(|e| NodeError::AppArmor(e.to_string()))?;
+    node.start()
+        .map_err(|e| NodeError::AppArmor(e.to_string()))?;
+    tracing::info!(node = %cfg.name, backend = ?node.backend(), "AppArmor backend");
+    if node.backend() == armorlet_landlock::BackendKind::None
+        && cfg.apparmor.mode != armorlet_landlock::BackendChoice::Off
+    {
+        tracing::warn!(
+            helper = %cfg.apparmor.helper.display(),
+            "neither the AppArmor LSM nor Landlock with the confine helper is available: pods asking for an AppArmor profile are refused on this node"
+        );
+    }
+    if let Some(dir) = &cfg.apparmor_profiles_dir {
+        let results = node
+            .load_dir(dir)
+            .map_err(|e| NodeError::AppArmor(e.to_string()))?;
+        for (file, r) in results {
+            match r {
+                Ok(names) => {
+                    tracing::info!(file = %file.display(), profiles = ?names, "AppArmor profiles loaded")
+                }
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "AppArmor profile not loaded")
+                }
+            }
+        }
+    }
+    Ok(node)
 }
 
 async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, NodeError> {

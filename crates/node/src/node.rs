@@ -3,11 +3,13 @@
 //! pkg/kubelet/nodelease).
 
 use crate::NodeConfig;
+use armorlet_landlock::AppArmorNode;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,17 +28,73 @@ pub struct NodeReporter {
     cfg: Arc<NodeConfig>,
     runtime_version: String,
     since: String,
+    apparmor: Arc<AppArmorNode>,
+    /// The profile labels last published (`None`: not yet).
+    published: Arc<std::sync::Mutex<Option<BTreeMap<String, String>>>>,
 }
+
+/// Prefix of the node labels naming the AppArmor profiles loaded on the node
+/// (value: the mode, `enforce` or `complain`), so pods can select nodes with
+/// `nodeSelector` as the AppArmor tutorial suggests.
+pub const PROFILE_LABEL_PREFIX: &str = "apparmor.armorlet.io/";
 
 impl NodeReporter {
     /// A reporter for the configured node; `runtime_version` is e.g. `crun://1.8.1`.
-    pub fn new(client: kube::Client, cfg: Arc<NodeConfig>, runtime_version: &str) -> Self {
+    pub fn new(
+        client: kube::Client,
+        cfg: Arc<NodeConfig>,
+        runtime_version: &str,
+        apparmor: Arc<AppArmorNode>,
+    ) -> Self {
         NodeReporter {
             client,
             cfg,
             runtime_version: runtime_version.to_owned(),
             since: crate::time::now(),
+            apparmor,
+            published: Arc::default(),
         }
+    }
+
+    /// Publishes the profile labels when the loaded profiles changed since the
+    /// last call (cheap otherwise: one read of the profiles list).
+    pub async fn sync_profile_labels(&self) {
+        let want = profile_labels(&self.apparmor.loaded_profiles());
+        if self.published.lock().expect("labels lock").as_ref() == Some(&want) {
+            return;
+        }
+        match self.patch_profile_labels(&want).await {
+            Ok(()) => *self.published.lock().expect("labels lock") = Some(want),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot update the node's AppArmor profile labels")
+            }
+        }
+    }
+
+    /// Sets `want` and removes the other profile labels (of unloaded profiles).
+    async fn patch_profile_labels(
+        &self,
+        want: &BTreeMap<String, String>,
+    ) -> Result<(), kube::Error> {
+        let node = self.nodes().get(&self.cfg.name).await?;
+        let mut labels = serde_json::Map::new();
+        for key in node.metadata.labels.unwrap_or_default().into_keys() {
+            if key.starts_with(PROFILE_LABEL_PREFIX) && !want.contains_key(&key) {
+                labels.insert(key, Value::Null);
+            }
+        }
+        for (k, v) in want {
+            labels.insert(k.clone(), Value::String(v.clone()));
+        }
+        let patch = json!({"metadata": {"labels": labels}});
+        self.nodes()
+            .patch(
+                &self.cfg.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
     }
 
     fn nodes(&self) -> Api<Node> {
@@ -79,6 +137,9 @@ impl NodeReporter {
             if let Err(e) = self.renew_lease().await {
                 tracing::warn!(error = %e, "cannot renew node lease");
             }
+            // Re-published every heartbeat too, in case someone edited the labels.
+            *self.published.lock().expect("labels lock") = None;
+            self.sync_profile_labels().await;
         }
     }
 
@@ -137,12 +198,11 @@ impl NodeReporter {
                    "lastHeartbeatTime": now, "lastTransitionTime": self.since})
         };
         let readiness = if ready {
-            cond(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-            )
+            let message = format!(
+                "kubelet is posting ready status{}",
+                self.apparmor.ready_suffix().unwrap_or_default()
+            );
+            cond("Ready", "True", "KubeletReady", &message)
         } else {
             let mut c = cond("Ready", "False", "KubeletNotReady", "kubelet is stopped");
             c["lastTransitionTime"] = now.into();
@@ -291,4 +351,68 @@ fn disk_bytes(path: &std::path::Path) -> Option<u64> {
     }
     let st = rustix::fs::statvfs(&p).ok()?;
     Some(st.f_blocks * st.f_frsize)
+}
+
+/// The node labels for the loaded profiles: `apparmor.armorlet.io/<name>: <mode>`.
+/// A label name is at most 63 characters of `[A-Za-z0-9._-]` starting and ending
+/// alphanumeric (apimachinery validation `IsQualifiedName`); other characters
+/// (e.g. the `/` of path-named profiles) become `_`, and a name that does not
+/// fit gets no label.
+pub fn profile_labels(profiles: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    profiles
+        .iter()
+        .filter_map(|(name, mode)| {
+            let mut l: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            l = l
+                .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_owned();
+            let value = if mode.chars().all(|c| c.is_ascii_alphanumeric()) && mode.len() <= 63 {
+                mode.clone()
+            } else {
+                String::new()
+            };
+            (!l.is_empty() && l.len() <= 63).then(|| (format!("{PROFILE_LABEL_PREFIX}{l}"), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn profile_label_names() {
+        let profiles = BTreeMap::from([
+            (
+                "k8s-apparmor-example-deny-write".to_string(),
+                "enforce".to_string(),
+            ),
+            ("/usr/bin/foo".to_string(), "complain".to_string()),
+            ("x".repeat(64), "enforce".to_string()),
+            ("///".to_string(), "enforce".to_string()),
+        ]);
+        let labels = profile_labels(&profiles);
+        assert_eq!(
+            labels,
+            BTreeMap::from([
+                (
+                    "apparmor.armorlet.io/k8s-apparmor-example-deny-write".to_string(),
+                    "enforce".to_string()
+                ),
+                (
+                    "apparmor.armorlet.io/usr_bin_foo".to_string(),
+                    "complain".to_string()
+                ),
+            ])
+        );
+    }
 }

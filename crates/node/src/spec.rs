@@ -6,7 +6,10 @@
 
 use armorlet_confinement::{ContainerConfinement, ResolvedAppArmor, ResolvedSeccomp};
 use armorlet_images::ImageRecord;
-use armorlet_runtime::{ContainerSpec, MountKind, MountSpec, ProcessSpec, Resources};
+use armorlet_landlock::{AppArmorLaunch, AppArmorNode, BackendKind};
+use armorlet_runtime::{
+    ContainerSpec, LandlockLaunch, MountKind, MountSpec, ProcessSpec, Resources,
+};
 use armorlet_seccomp::resolve::{ResolveContext, ALL_CAPS, DEFAULT_CAPS};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,16 +75,36 @@ pub struct SpecInput<'a> {
     pub node_name: &'a str,
     /// The node's IP.
     pub host_ip: &'a str,
+    /// The node's AppArmor backend.
+    pub apparmor: &'a AppArmorNode,
+    /// The runtime's containers directory (the Landlock plan goes into `<dir>/<id>/`).
+    pub containers_dir: &'a Path,
 }
 
-/// Builds the container's spec; a new random ID is chosen.
-pub fn build(input: &SpecInput<'_>) -> Result<ContainerSpec, SpecError> {
+/// A container spec and what its confinement had to tighten.
+#[derive(Debug)]
+pub struct Built {
+    /// The spec for the runtime.
+    pub spec: ContainerSpec,
+    /// Rules the Landlock backend tightened (`--apparmor-landlock=approximate`);
+    /// the agent reports them in a Warning event.
+    pub approximations: Vec<String>,
+    /// Landlock reports this container's denials to the audit subsystem.
+    pub log_denials: bool,
+}
+
+/// Builds the container's spec; a new random ID is chosen. With the Landlock
+/// backend this writes the confine plan into the container's directory (the
+/// last step, so a failure before it leaves nothing behind).
+pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
     let c = input.container;
     let sc = c.security_context.as_ref();
     let privileged = input.confinement.privileged;
     let capabilities = capabilities(c, privileged);
-    let seccomp = seccomp(&input.confinement.seccomp, &capabilities)?;
-    apparmor(&input.confinement.apparmor)?;
+    let seccomp_profile = seccomp_profile(&input.confinement.seccomp)?;
+    let host = ResolveContext::host_default();
+    let seccomp_ctx =
+        ResolveContext::new(host.arch, capabilities.iter().cloned(), host.kernel_version);
     let (uid, gid, additional_gids) = identity(input)?;
     let process = ProcessSpec {
         args: command(c, input.image)?,
@@ -113,7 +136,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<ContainerSpec, SpecError> {
         (labels::CONTAINER.to_owned(), c.name.clone()),
         (labels::RESTART.to_owned(), input.restart_count.to_string()),
     ]);
-    Ok(ContainerSpec {
+    let mut spec = ContainerSpec {
         id: new_id(),
         pod_uid: uid_s.clone(),
         labels,
@@ -122,7 +145,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<ContainerSpec, SpecError> {
         readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem) == Some(true),
         privileged,
         mounts: mounts(c, input.volumes)?,
-        seccomp,
+        seccomp: None,
         apparmor_profile: None,
         landlock: None,
         resources: resources(c)?,
@@ -134,7 +157,86 @@ pub fn build(input: &SpecInput<'_>) -> Result<ContainerSpec, SpecError> {
             &c.name,
             input.restart_count,
         ),
+    };
+    let (approximations, log_denials) =
+        confine(input, &mut spec, seccomp_profile.as_ref(), &seccomp_ctx)?;
+    Ok(Built {
+        spec,
+        approximations,
+        log_denials,
     })
+}
+
+/// Sets the spec's AppArmor and seccomp confinement. Under the Landlock backend
+/// a container with a profile starts through the confine helper, which installs
+/// the seccomp filter itself after the Landlock ruleset (the runtime's filter
+/// would otherwise block the helper's own Landlock and capability calls), so the
+/// OCI spec then carries no seccomp section.
+fn confine(
+    input: &SpecInput<'_>,
+    spec: &mut ContainerSpec,
+    seccomp: Option<&armorlet_seccomp::Profile>,
+    ctx: &ResolveContext,
+) -> Result<(Vec<String>, bool), SpecError> {
+    let profile = &input.confinement.apparmor;
+    let through_helper = input.apparmor.backend() == BackendKind::Landlock
+        && matches!(
+            profile,
+            ResolvedAppArmor::RuntimeDefault | ResolvedAppArmor::Localhost { .. }
+        );
+    let compiled = match (through_helper, seccomp) {
+        (true, Some(p)) => Some(p.compile(ctx).map_err(|e| {
+            SpecError::create(format!(
+                "failed to create container: failed to generate seccomp spec opts: {e}"
+            ))
+        })?),
+        _ => None,
+    };
+    if !through_helper {
+        spec.seccomp = seccomp.map(|p| seccomp_oci(p, ctx)).transpose()?;
+    }
+    let dir = input.containers_dir.join(&spec.id);
+    if through_helper {
+        std::fs::create_dir_all(&dir).map_err(|e| apparmor_error(profile, &e.to_string()))?;
+    }
+    let seccomp_prog = compiled.as_ref().map(|c| (c.program.as_slice(), c.flags));
+    let launch = input
+        .apparmor
+        .launch(profile, seccomp_prog, &dir)
+        .map_err(|e| {
+            if through_helper {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            apparmor_error(profile, &e.to_string())
+        })?;
+    Ok(match launch {
+        AppArmorLaunch::None => (Vec::new(), false),
+        AppArmorLaunch::Kernel { profile } => {
+            spec.apparmor_profile = Some(profile);
+            (Vec::new(), false)
+        }
+        AppArmorLaunch::Landlock(files) => {
+            spec.landlock = Some(LandlockLaunch {
+                helper: files.helper,
+                plan: files.plan,
+            });
+            (files.approximations, files.log_denials)
+        }
+    })
+}
+
+/// The CreateContainerError for a profile the backend cannot apply. The text
+/// follows runc's `unable to apply apparmor profile` failure, naming the profile.
+fn apparmor_error(profile: &ResolvedAppArmor, detail: &str) -> SpecError {
+    let name = match profile {
+        ResolvedAppArmor::Localhost { name } => format!("localhost/{name}"),
+        ResolvedAppArmor::RuntimeDefault => "runtime/default".into(),
+        ResolvedAppArmor::Unconfined => "unconfined".into(),
+        ResolvedAppArmor::Unset => String::new(),
+    };
+    SpecError::create(format!(
+        "failed to create container: unable to apply apparmor profile {name:?}: {detail}"
+    ))
 }
 
 /// `/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`
@@ -204,30 +306,32 @@ fn capabilities(c: &Container, privileged: bool) -> Vec<String> {
     set.into_iter().collect()
 }
 
-/// The OCI `linux.seccomp` for the resolved profile.
+/// The seccomp profile the container asked for, loaded.
 ///
 /// Message shape: containerd's `failed to create containerd container: cannot
 /// load seccomp profile "<path>": <os error>` (golden doc, nope-pod) with the
 /// word "containerd" dropped — our runtime is not containerd, and the rest
 /// stays verbatim so users can match the upstream text.
-fn seccomp(
+fn seccomp_profile(
     resolved: &ResolvedSeccomp,
-    caps: &[String],
-) -> Result<Option<serde_json::Value>, SpecError> {
-    let profile = match resolved {
-        ResolvedSeccomp::Unconfined => return Ok(None),
-        ResolvedSeccomp::RuntimeDefault => armorlet_seccomp::runtime_default(),
-        ResolvedSeccomp::Localhost { path } => load_localhost(path)?,
-    };
-    let host = ResolveContext::host_default();
-    let ctx = ResolveContext::new(host.arch, caps.iter().cloned(), host.kernel_version);
-    armorlet_seccomp::oci::to_oci(&profile, &ctx)
-        .map(Some)
-        .map_err(|e| {
-            SpecError::create(format!(
-                "failed to create container: failed to generate seccomp spec opts: {e}"
-            ))
-        })
+) -> Result<Option<armorlet_seccomp::Profile>, SpecError> {
+    Ok(match resolved {
+        ResolvedSeccomp::Unconfined => None,
+        ResolvedSeccomp::RuntimeDefault => Some(armorlet_seccomp::runtime_default()),
+        ResolvedSeccomp::Localhost { path } => Some(load_localhost(path)?),
+    })
+}
+
+/// The profile as OCI `linux.seccomp`, resolved for the container's capabilities.
+fn seccomp_oci(
+    profile: &armorlet_seccomp::Profile,
+    ctx: &ResolveContext,
+) -> Result<serde_json::Value, SpecError> {
+    armorlet_seccomp::oci::to_oci(profile, ctx).map_err(|e| {
+        SpecError::create(format!(
+            "failed to create container: failed to generate seccomp spec opts: {e}"
+        ))
+    })
 }
 
 fn load_localhost(path: &Path) -> Result<armorlet_seccomp::Profile, SpecError> {
@@ -256,18 +360,6 @@ fn go_errno_text(e: &std::io::Error) -> String {
             let s = e.to_string();
             s.split(" (os error").next().unwrap_or(&s).to_lowercase()
         }
-    }
-}
-
-/// Without an AppArmor backend on this node only "no profile" can be honoured;
-/// admission rejects the other cases before this point, so reaching them is a
-/// bug we refuse to paper over (fail closed).
-fn apparmor(resolved: &ResolvedAppArmor) -> Result<(), SpecError> {
-    match resolved {
-        ResolvedAppArmor::Unset | ResolvedAppArmor::Unconfined => Ok(()),
-        other => Err(SpecError::create(format!(
-            "failed to create container: apparmor profile {other:?} cannot be enforced: AppArmor is not enabled on the host"
-        ))),
     }
 }
 
@@ -503,12 +595,9 @@ mod tests {
 
     #[test]
     fn missing_localhost_profile_message() {
-        let err = seccomp(
-            &ResolvedSeccomp::Localhost {
-                path: "/nonexistent/profiles/nope.json".into(),
-            },
-            &[],
-        )
+        let err = seccomp_profile(&ResolvedSeccomp::Localhost {
+            path: "/nonexistent/profiles/nope.json".into(),
+        })
         .unwrap_err();
         assert_eq!(err.reason, "CreateContainerError");
         assert_eq!(

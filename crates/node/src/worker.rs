@@ -12,6 +12,7 @@ use crate::status::{self, ContainerView, PodFacts, Transitions};
 use crate::NodeConfig;
 use armorlet_confinement::{AppArmorAdmission, ContainerConfinement};
 use armorlet_images::ImageStore;
+use armorlet_landlock::AppArmorNode;
 use armorlet_runtime::{ContainerState, Runtime, SandboxSpec};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
@@ -68,7 +69,14 @@ struct Worker {
     last_written: Option<Value>,
     terminal: bool,
     terminating: bool,
+    /// The last AppArmor Block event: its message and when it was recorded.
+    block_event: Option<(String, Instant)>,
 }
+
+/// How often a still-blocked pod's AppArmor event is repeated: the kubelet
+/// re-checks a blocked pod on its periodic resync (`--sync-frequency`, 1 min),
+/// not on every pass of our 1 s loop.
+const BLOCK_EVENT_EVERY: Duration = Duration::from_secs(60);
 
 /// All pod workers of the node.
 pub struct Agent {
@@ -82,6 +90,7 @@ pub struct Agent {
     ca_pem: Vec<u8>,
     prefix: String,
     done: Arc<std::sync::Mutex<HashSet<String>>>,
+    apparmor: Arc<AppArmorNode>,
 }
 
 type SyncResult = Result<(), kube::Error>;
@@ -93,8 +102,10 @@ impl Agent {
         cfg: Arc<NodeConfig>,
         runtime: Arc<Runtime>,
         images: Arc<ImageStore>,
+        apparmor: Arc<AppArmorNode>,
     ) -> Self {
         Agent {
+            apparmor,
             recorder: Recorder::new(client.clone(), &cfg.name),
             host_ip: crate::node::node_ip(&cfg).to_string(),
             ca_pem: kubeconfig_ca(&cfg.kubeconfig),
@@ -293,13 +304,22 @@ impl Agent {
         if started {
             return Ok(None);
         }
-        let host = armorlet_confinement::AppArmorHost::default();
+        // Re-read on every sync: a profile loaded since the last one unblocks the pod.
+        let host = self.apparmor.host();
         match armorlet_confinement::admit_apparmor(pod_json, &host, self.cfg.settings.version) {
             AppArmorAdmission::Admit => Ok(None),
             AppArmorAdmission::Block { message } => {
-                self.recorder
-                    .record(pod, None, WARNING, "AppArmor", &message)
-                    .await;
+                let w = self.workers.entry(uid.to_owned()).or_default();
+                let due = w
+                    .block_event
+                    .as_ref()
+                    .is_none_or(|(m, at)| *m != message || at.elapsed() >= BLOCK_EVENT_EVERY);
+                if due {
+                    w.block_event = Some((message.clone(), Instant::now()));
+                    self.recorder
+                        .record(pod, None, WARNING, "AppArmor", &message)
+                        .await;
+                }
                 Ok(Some(message))
             }
             AppArmorAdmission::Reject { message } => {
@@ -585,11 +605,26 @@ impl Agent {
             pod_log_dir: &self.cfg.pod_log_dir,
             node_name: &self.cfg.name,
             host_ip: &self.host_ip,
+            apparmor: &self.apparmor,
+            containers_dir: &self.runtime.config().containers_dir,
         };
-        let spec = match spec::build(&input) {
-            Ok(s) => s,
+        let spec::Built {
+            spec,
+            approximations,
+            log_denials,
+        } = match spec::build(&input) {
+            Ok(b) => b,
             Err(e) => return self.fail(pod, uid, c, e.reason, e.message, false).await,
         };
+        if log_denials {
+            crate::audit::enable_kernel_audit();
+        }
+        if !approximations.is_empty() {
+            let msg = approximation_message(&confinement.apparmor, &approximations);
+            self.recorder
+                .record(pod, Some(&c.name), WARNING, "AppArmor", &msg)
+                .await;
+        }
         let id = spec.id.clone();
         if let Some(dir) = spec.log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -1025,6 +1060,22 @@ fn restart_label(l: &BTreeMap<String, String>) -> u32 {
 }
 
 /// `NAME_NS(UID)` (pkg/kubelet/util/format/pod.go `Pod`).
+/// The Warning event text when Landlock enforces a tightened profile.
+fn approximation_message(
+    profile: &armorlet_confinement::ResolvedAppArmor,
+    tightened: &[String],
+) -> String {
+    let name = match profile {
+        armorlet_confinement::ResolvedAppArmor::Localhost { name } => name.as_str(),
+        _ => "runtime/default",
+    };
+    format!(
+        "AppArmor profile {name:?} is enforced by Landlock with {} rule(s) tightened: {}",
+        tightened.len(),
+        tightened.join("; ")
+    )
+}
+
 fn pod_ref(pod: &Pod) -> String {
     format!(
         "{}_{}({})",

@@ -35,6 +35,25 @@ pub struct AgentFlags {
     /// The node's InternalIP (default: the source address of the default route).
     #[arg(long)]
     pub node_ip: Option<IpAddr>,
+    /// AppArmor backend: the kernel LSM, Landlock, `auto` (the LSM when enabled, else
+    /// Landlock) or `off` (pods asking for a profile are refused as on a host without AppArmor).
+    #[arg(long, default_value = "auto", value_name = "auto|kernel|landlock|off")]
+    pub apparmor: armorlet_landlock::BackendChoice,
+    /// The AppArmor securityfs directory (the kubelet's host check and loaded profiles).
+    #[arg(long, default_value = armorlet_landlock::host::DEFAULT_APPARMOR_FS)]
+    pub apparmor_fs: PathBuf,
+    /// What the Landlock backend does with a profile it cannot enforce exactly: refuse it
+    /// (`exact`) or tighten it and warn (`approximate`).
+    #[arg(long, default_value = "exact", value_name = "exact|approximate", value_parser = parse_landlock_mode)]
+    pub apparmor_landlock: bool,
+    /// Directory of AppArmor profiles loaded onto the node when it starts (like
+    /// /etc/apparmor.d on a host with the LSM).
+    #[arg(long)]
+    pub apparmor_profiles_dir: Option<PathBuf>,
+    /// The static confine helper (Landlock backend); default: `armorlet-confine-static` next
+    /// to this executable.
+    #[arg(long)]
+    pub confine_helper: Option<PathBuf>,
 }
 
 /// Flags of `armorlet node`.
@@ -55,9 +74,23 @@ pub struct Args {
     /// Address of the node API (the kubelet's port 10250).
     #[arg(long, default_value = "0.0.0.0:10250")]
     pub node_api_listen: SocketAddr,
+    /// Index of this node among the nodes sharing this machine (its pod CIDR and bridge).
+    #[arg(long, default_value_t = 0)]
+    pub node_index: u8,
     /// Agent flags.
     #[command(flatten)]
     pub agent: AgentFlags,
+}
+
+/// `--apparmor-landlock`: `true` for `approximate`.
+fn parse_landlock_mode(s: &str) -> Result<bool, String> {
+    match s {
+        "exact" => Ok(false),
+        "approximate" => Ok(true),
+        other => Err(format!(
+            "invalid --apparmor-landlock value {other:?}: expected exact or approximate"
+        )),
+    }
 }
 
 fn parse_runtime(s: &str) -> Result<RuntimeKind, String> {
@@ -68,9 +101,18 @@ fn parse_runtime(s: &str) -> Result<RuntimeKind, String> {
     }
 }
 
-/// `SeccompDefault` from `--feature-gates`; any other gate is an error.
-fn seccomp_gate(gates: Option<&str>) -> anyhow::Result<Option<bool>> {
-    let mut out = None;
+/// The kubelet feature gates armorlet knows.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FeatureGates {
+    seccomp_default: Option<bool>,
+    apparmor: Option<bool>,
+}
+
+/// Parses `--feature-gates`; an unknown gate is an error, and so is turning off a gate the
+/// emulated release locked on (component-base/featuregate/feature_gate.go: "cannot set
+/// feature gate %v to %v, feature is locked to %v").
+fn feature_gates(gates: Option<&str>, version: EmulatedVersion) -> anyhow::Result<FeatureGates> {
+    let mut out = FeatureGates::default();
     for kv in gates
         .unwrap_or_default()
         .split(',')
@@ -83,7 +125,16 @@ fn seccomp_gate(gates: Option<&str>) -> anyhow::Result<Option<bool>> {
             .parse()
             .with_context(|| format!("--feature-gates: {k}: {v:?} is not true/false"))?;
         match k {
-            "SeccompDefault" => out = Some(v),
+            "SeccompDefault" => out.seccomp_default = Some(v),
+            "AppArmor" => {
+                if !v && !version.has(armorlet_confinement::Switch::AppArmorFeatureGateConfigurable)
+                {
+                    anyhow::bail!(
+                        "--feature-gates: cannot set feature gate AppArmor to false, feature is locked to true"
+                    );
+                }
+                out.apparmor = Some(v)
+            }
             other => anyhow::bail!("--feature-gates: unknown feature gate {other:?}"),
         }
     }
@@ -91,6 +142,14 @@ fn seccomp_gate(gates: Option<&str>) -> anyhow::Result<Option<bool>> {
 }
 
 impl AgentFlags {
+    /// The `AppArmor` feature gate from `--feature-gates` (the API server's pod
+    /// validation uses it too).
+    pub fn apparmor_gate(&self, version: EmulatedVersion) -> anyhow::Result<bool> {
+        Ok(feature_gates(self.feature_gates.as_deref(), version)?
+            .apparmor
+            .unwrap_or(true))
+    }
+
     /// The node configuration for node `name`.
     pub fn config(
         &self,
@@ -99,7 +158,23 @@ impl AgentFlags {
         data_dir: PathBuf,
         version: EmulatedVersion,
         api_listen: SocketAddr,
+        node_index: u8,
     ) -> anyhow::Result<NodeConfig> {
+        let gates = feature_gates(self.feature_gates.as_deref(), version)?;
+        let node_dir = data_dir.join("nodes").join(&name);
+        let helper = match &self.confine_helper {
+            Some(h) => h.clone(),
+            None => std::env::current_exe()
+                .context("locating the armorlet executable")?
+                .with_file_name("armorlet-confine-static"),
+        };
+        let mut apparmor =
+            armorlet_landlock::AppArmorConfig::new(node_dir.join("apparmor"), helper);
+        apparmor.mode = self.apparmor;
+        apparmor.apparmor_fs = self.apparmor_fs.clone();
+        apparmor.approximate = self.apparmor_landlock;
+        apparmor.feature_gate = gates.apparmor.unwrap_or(true);
+        apparmor.version = version;
         Ok(NodeConfig {
             name,
             kubeconfig,
@@ -111,10 +186,13 @@ impl AgentFlags {
                 version,
                 kubelet_root_dir: self.kubelet_root_dir.clone(),
                 seccomp_default: self.seccomp_default,
-                seccomp_default_gate: seccomp_gate(self.feature_gates.as_deref())?,
+                seccomp_default_gate: gates.seccomp_default,
             },
             node_ip: self.node_ip,
             api_listen,
+            node_index,
+            apparmor,
+            apparmor_profiles_dir: self.apparmor_profiles_dir.clone(),
         })
     }
 }
@@ -128,6 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.data_dir,
         args.emulated_version,
         args.node_api_listen,
+        args.node_index,
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -146,13 +225,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn feature_gates() {
-        assert_eq!(seccomp_gate(None).unwrap(), None);
+    fn parses_feature_gates() {
+        let v132 = EmulatedVersion::DEFAULT;
+        let v122: EmulatedVersion = "1.22".parse().unwrap();
+        assert_eq!(feature_gates(None, v132).unwrap(), FeatureGates::default());
+        let g = feature_gates(Some("SeccompDefault=false,AppArmor=true"), v132).unwrap();
+        assert_eq!(g.seccomp_default, Some(false));
+        assert_eq!(g.apparmor, Some(true));
         assert_eq!(
-            seccomp_gate(Some("SeccompDefault=false")).unwrap(),
+            feature_gates(Some("AppArmor=false"), v122)
+                .unwrap()
+                .apparmor,
             Some(false)
         );
-        assert!(seccomp_gate(Some("Bogus=true")).is_err());
-        assert!(seccomp_gate(Some("SeccompDefault")).is_err());
+        let locked = feature_gates(Some("AppArmor=false"), v132).unwrap_err();
+        assert!(locked.to_string().contains("locked to true"), "{locked}");
+        assert!(feature_gates(Some("Bogus=true"), v132).is_err());
+        assert!(feature_gates(Some("SeccompDefault"), v132).is_err());
     }
 }

@@ -53,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let mut config = armorlet_apiserver::Config::new(&args.data_dir, args.listen);
         config.emulated_version = args.emulated_version;
+        config.apparmor_feature_gate = args.agent.apparmor_gate(args.emulated_version)?;
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {}", args.listen))?;
@@ -74,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.data_dir.clone(),
                 args.emulated_version,
                 SocketAddr::from(([0, 0, 0, 0], port)),
+                u8::try_from(i).context("--nodes: at most 255 nodes")?,
             )?;
             let shutdown = wait();
             agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });
