@@ -212,3 +212,37 @@ fn except_paths_get_nothing_and_their_siblings_everything() {
     assert_eq!(ls("open"), Some(0));
     assert_eq!(ls("mixed"), Some(1));
 }
+
+#[test]
+fn landlock_runtime_default_denies_what_docker_default_denies() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let t = armorlet_landlock::kernel::runtime_default_translation().expect("translation");
+    assert!(!t.approximations.is_empty(), "the tightenings are reported");
+    let plan = write(d.path(), &t.plan);
+    let run = |args: &[&str]| helper(&plan, args);
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let denied = |args: &[&str]| {
+        let out = run(args);
+        assert_ne!(out.status.code(), Some(0), "{args:?} must be denied");
+    };
+    let file = d.path().join("written");
+    ok(&[BUSYBOX, "sh", "-c", &format!("echo x > {}", file.display())]);
+    ok(&[BUSYBOX, "cat", "/etc/hostname"]);
+    ok(&[BUSYBOX, "cat", "/proc/self/status"]);
+    ok(&[BUSYBOX, "ls", "/sys/kernel/mm"]);
+    ok(&[BUSYBOX, "ls", "/sys/class"]);
+    // Tightened: a directory on the way to an exception cannot be listed.
+    denied(&[BUSYBOX, "ls", "/sys/kernel"]);
+    denied(&[BUSYBOX, "ls", "/sys/kernel/security"]);
+    denied(&[BUSYBOX, "ls", "/sys/firmware"]);
+    denied(&[BUSYBOX, "sh", "-c", "echo x > /proc/self/comm"]);
+    denied(&[BUSYBOX, "sh", "-c", "echo 1 > /proc/sys/kernel/panic"]);
+}

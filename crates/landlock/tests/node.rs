@@ -274,3 +274,40 @@ fn runtime_default_profile_is_accepted_by_apparmor_parser() {
         "its /proc globs are tightened"
     );
 }
+
+#[test]
+fn profiles_dir_loads_each_file_and_reports_failures() {
+    let f = Fixture::new();
+    let dir = f.root.join("profiles.d");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("a-exact"),
+        "profile exact-one {\n  /data/** r,\n}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("b-broken"), "profile broken {\n  /data/** rr q,\n").expect("write");
+    std::fs::write(dir.join(".hidden"), "profile hidden {\n}\n").expect("write");
+    let node = AppArmorNode::new(f.cfg(BackendChoice::Landlock, false)).expect("node");
+    let results = node.load_dir(&dir).expect("load_dir");
+    let names: Vec<String> = results
+        .iter()
+        .map(|(p, _)| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["a-exact", "b-broken"],
+        "sorted, hidden files skipped"
+    );
+    assert_eq!(
+        results[0].1.as_ref().expect("a-exact loads"),
+        &vec!["exact-one".to_string()]
+    );
+    let err = results[1].1.as_ref().expect_err("b-broken is refused");
+    assert!(err.to_string().contains("b-broken"), "{err}");
+    assert_eq!(
+        node.loaded_profiles().into_iter().collect::<Vec<_>>(),
+        [("exact-one".to_string(), "enforce".to_string())]
+    );
+    let off = AppArmorNode::new(f.cfg(BackendChoice::Off, false)).expect("node");
+    assert!(off.load_file(&dir.join("a-exact")).is_err());
+}
