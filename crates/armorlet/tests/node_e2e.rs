@@ -254,6 +254,29 @@ fn restart_adopts_running_containers() {
         );
     }
     assert_eq!(c.seccomp_mode(&after2), "2");
+
+    // The image's unpacked root is the running container's lower layer: removing the
+    // image's last name is refused; removing one of two names is not.
+    let rm = |r: &str| {
+        armorlet()
+            .args(["image", "rm", r, "--data-dir"])
+            .arg(c.data())
+            .output()
+            .unwrap()
+    };
+    let out = rm("busybox:latest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rm("busybox:1.28");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by container") && err.contains("(pod default/default-pod)"),
+        "{err}"
+    );
 }
 
 /// Probes (startup exec, readiness httpGet, liveness tcpSocket and a failing liveness exec)

@@ -3,7 +3,7 @@
 //! Exit codes: 0 ok, 1 image not found, 2 usage or I/O errors (bad archives included).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Load { files } => load(&store, &files),
         Command::Ls => list(&store),
-        Command::Rm { reference } => remove(&store, &reference),
+        Command::Rm { reference } => remove(&store, &args.data_dir, &reference),
     }
 }
 
@@ -174,11 +174,23 @@ fn human_size(bytes: u64) -> String {
     format!("{s}{}", UNITS[unit])
 }
 
-fn remove(store: &ImageStore, reference: &str) -> anyhow::Result<ExitCode> {
+fn remove(store: &ImageStore, data_dir: &Path, reference: &str) -> anyhow::Result<ExitCode> {
     let Some(rec) = store.resolve(reference)? else {
         eprintln!("armorlet: image {reference:?} not found");
         return Ok(ExitCode::from(1));
     };
+    let drops_image = !armorlet_images::normalize_reference(reference)
+        .is_ok_and(|n| rec.names.contains(&n) && rec.names.len() > 1);
+    if drops_image {
+        if let Some(user) = container_using(data_dir, &rec)? {
+            // As docker's "conflict: unable to remove repository reference": the unpacked
+            // root is the container's lower layer, removing it would break the container.
+            eprintln!(
+                "armorlet: image {reference:?} is in use by container {user}: delete the pod first"
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
     match store.remove(reference) {
         Ok(()) => {}
         Err(ImageError::NotFound(_)) => {
@@ -193,6 +205,46 @@ fn remove(store: &ImageStore, reference: &str) -> anyhow::Result<ExitCode> {
         .unwrap_or(rec.id);
     println!("Deleted: {shown}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A container of any node whose root filesystem is this image's unpacked root, as
+/// `<id> (pod <namespace>/<name>)`.
+fn container_using(data_dir: &Path, rec: &ImageRecord) -> anyhow::Result<Option<String>> {
+    let hex = rec.id.strip_prefix("sha256:").unwrap_or(&rec.id);
+    let root = data_dir.join("images").join("roots").join(hex);
+    let nodes = data_dir.join("nodes");
+    let Ok(node_dirs) = std::fs::read_dir(&nodes) else {
+        return Ok(None);
+    };
+    for node in node_dirs.flatten() {
+        let Ok(containers) = std::fs::read_dir(node.path().join("containers")) else {
+            continue;
+        };
+        for c in containers.flatten() {
+            let Ok(text) = std::fs::read(c.path().join("spec.json")) else {
+                continue;
+            };
+            let spec: armorlet_runtime::ContainerSpec = serde_json::from_slice(&text)
+                .with_context(|| format!("reading {}", c.path().join("spec.json").display()))?;
+            if same_path(&spec.image_root, &root) {
+                let label = |k: &str| spec.labels.get(k).cloned().unwrap_or_default();
+                return Ok(Some(format!(
+                    "{} (pod {}/{})",
+                    spec.id,
+                    label("io.kubernetes.pod.namespace"),
+                    label("io.kubernetes.pod.name")
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
