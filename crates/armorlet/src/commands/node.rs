@@ -44,7 +44,13 @@ pub struct AgentFlags {
     pub apparmor_fs: PathBuf,
     /// What the Landlock backend does with a profile it cannot enforce exactly: refuse it
     /// (`exact`) or tighten it and warn (`approximate`).
-    #[arg(long, default_value = "exact", value_name = "exact|approximate", value_parser = parse_landlock_mode)]
+    #[arg(
+        long,
+        default_value = "exact",
+        value_name = "exact|approximate",
+        value_parser = parse_landlock_mode,
+        action = clap::ArgAction::Set
+    )]
     pub apparmor_landlock: bool,
     /// Directory of AppArmor profiles loaded onto the node when it starts (like
     /// /etc/apparmor.d on a host with the LSM).

@@ -147,7 +147,8 @@ impl Cluster {
             .unwrap();
         assert!(
             first.starts_with("export KUBECONFIG="),
-            "unexpected output {first:?}"
+            "unexpected output {first:?}; armorlet up log:\n{}",
+            std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default()
         );
         self.up = Some(child);
         self.wait_for("the node to be Ready", || {

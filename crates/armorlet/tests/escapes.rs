@@ -1,0 +1,185 @@
+//! Escape attempts as a regression suite (issue 12): from pods under RuntimeDefault, under the
+//! AppArmor tutorial's deny-write profile (Landlock backend) and with no profile at all, try
+//! the classic breakouts through `kubectl exec` and assert each is blocked. Every attempt has
+//! a positive control: the same command succeeds in a privileged pod, so a blocked attempt
+//! means the confinement stopped it, not a missing tool or device.
+
+mod common;
+
+use common::*;
+
+const DENY_WRITE: &str = "#include <tunables/global>
+profile k8s-apparmor-example-deny-write flags=(attach_disconnected) {
+  #include <abstractions/base>
+  file,
+  deny /** w,
+}
+";
+
+/// A profile allowing everything but raw and packet sockets.
+const NO_RAW: &str = "profile k8s-no-raw {
+  file,
+  capability,
+  network inet stream,
+  network inet dgram,
+  network inet6 stream,
+  network inet6 dgram,
+  network unix,
+  network netlink,
+}
+";
+
+fn pod(name: &str, security: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.28\n    command: [\"sleep\", \"3600\"]\n    securityContext: {security}\n"
+    )
+}
+
+/// `major:minor` of a block device of this machine (for the mknod attempt).
+fn host_block_device() -> (String, String) {
+    let entry = std::fs::read_dir("/sys/block")
+        .expect("/sys/block")
+        .flatten()
+        .find(|e| std::fs::read_to_string(e.path().join("dev")).is_ok())
+        .expect("a block device on this machine");
+    let dev = std::fs::read_to_string(entry.path().join("dev")).unwrap();
+    let (maj, min) = dev.trim().split_once(':').unwrap();
+    (maj.to_owned(), min.to_owned())
+}
+
+#[test]
+fn breakouts_are_blocked() {
+    let helper = confine_helper();
+    let c = Cluster::with_args(
+        "crun",
+        &[
+            "--apparmor",
+            "landlock",
+            "--apparmor-landlock",
+            "approximate",
+            "--confine-helper",
+            helper.to_str().unwrap(),
+        ],
+    );
+    for (name, text) in [("deny-write", DENY_WRITE), ("no-raw", NO_RAW)] {
+        let file = c.dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = armorlet()
+            .args(["apparmor", "load", "--approximate", "--data-dir"])
+            .arg(c.data())
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let runtime_default =
+        "{seccompProfile: {type: RuntimeDefault}, allowPrivilegeEscalation: false}";
+    c.apply(
+        &[
+            pod("control", "{privileged: true}", ""),
+            pod("plain", "{}", ""),
+            pod("runtime-default", runtime_default, ""),
+            pod(
+                "deny-write",
+                runtime_default,
+                "container.apparmor.security.beta.kubernetes.io/c: localhost/k8s-apparmor-example-deny-write",
+            ),
+            pod(
+                "no-raw",
+                "{}",
+                "container.apparmor.security.beta.kubernetes.io/c: localhost/k8s-no-raw",
+            ),
+        ]
+        .join("---\n"),
+    );
+    for p in [
+        "control",
+        "plain",
+        "runtime-default",
+        "deny-write",
+        "no-raw",
+    ] {
+        c.wait_running(p);
+    }
+    let run = |pod: &str, script: &str| -> (i32, String) {
+        let out = c.kubectl(&["exec", pod, "--", "sh", "-c", script]);
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (maj, min) = host_block_device();
+    let confined = ["plain", "runtime-default", "deny-write", "no-raw"];
+    let attempts: Vec<(&str, String, &[&str])> = vec![
+        (
+            "mount a filesystem",
+            "mount -t tmpfs none /tmp".into(),
+            &confined,
+        ),
+        ("a new mount namespace", "unshare -m true".into(), &confined),
+        (
+            "a new user namespace",
+            "unshare -U true".into(),
+            &["runtime-default", "deny-write"],
+        ),
+        (
+            "write a kernel parameter",
+            "echo armorlet > /proc/sys/kernel/domainname".into(),
+            &confined,
+        ),
+        (
+            "open the host's disk through a device node",
+            format!("mknod /tmp/disk b {maj} {min} && head -c 512 /tmp/disk > /dev/null"),
+            &confined,
+        ),
+        (
+            "write to sysfs",
+            "echo 1 > /sys/kernel/mm/ksm/run".into(),
+            &confined,
+        ),
+        (
+            "a raw socket",
+            "ping -c 1 -W 1 127.0.0.1".into(),
+            &["no-raw"],
+        ),
+        ("write a file", "touch /tmp/x".into(), &["deny-write"]),
+    ];
+    let mut failures = Vec::new();
+    for (what, script, pods) in &attempts {
+        let (code, out) = run("control", script);
+        assert_eq!(
+            code, 0,
+            "control: {what} must work in a privileged pod (else the attempt proves nothing): {out}"
+        );
+        for p in pods.iter() {
+            let (code, out) = run(p, script);
+            if code == 0 {
+                failures.push(format!("{p}: {what} succeeded: {out}"));
+            } else {
+                println!("blocked in {p}: {what}: {}", out.trim());
+            }
+        }
+    }
+    // `kubectl exec` cannot step around the confinement: the exec'd process has it too.
+    for (p, seccomp, nnp) in [
+        ("runtime-default", "2", "1"),
+        ("deny-write", "2", "1"),
+        ("plain", "0", "0"),
+    ] {
+        let (_, out) = run(p, "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status");
+        let want = format!("NoNewPrivs:\t{nnp}\nSeccomp:\t{seccomp}\n");
+        if out != want {
+            failures.push(format!("{p}: exec'd process has {out:?}, want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "escapes: {failures:#?}");
+    c.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1"]);
+}
