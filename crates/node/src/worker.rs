@@ -164,6 +164,20 @@ impl Agent {
                     .await;
                 continue;
             };
+            // Created but never started: the agent died between create and start. Nothing
+            // of it ran, so it is removed and the worker creates it again (same restart
+            // count), instead of waiting forever for a start that will not come.
+            let id = r.id.clone();
+            let never_started = self
+                .blocking(move |rt| rt.container_status(&id))
+                .await
+                .is_ok_and(|st| st.state == armorlet_runtime::ContainerState::Created);
+            if never_started {
+                let id = r.id.clone();
+                tracing::info!(container = %id, "removing a container created but never started");
+                let _ = self.blocking(move |rt| rt.remove_container(&id)).await;
+                continue;
+            }
             let w = self.workers.entry(r.pod_uid.clone()).or_default();
             w.sandbox_ready = true;
             w.start_time = pod

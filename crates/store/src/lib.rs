@@ -300,6 +300,43 @@ impl Store {
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// SQLite's `PRAGMA integrity_check` and a check that every stored document is JSON
+    /// and its resourceVersion is not newer than the store's; the problems found, if any.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut problems: Vec<String> = conn
+            .prepare("PRAGMA integrity_check")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|s| s != "ok")
+            .collect();
+        let newest = meta_get(&conn, "resource_version")?;
+        let mut stmt = conn.prepare("SELECT resource, namespace, name, rv, data FROM objects")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                format!(
+                    "{}/{}/{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?
+                ),
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (key, rv, data) = row?;
+            if rv <= 0 || rv as u64 > newest {
+                problems.push(format!("{key}: resourceVersion {rv} outside 1..={newest}"));
+            }
+            if let Err(e) = serde_json::from_str::<Value>(&data) {
+                problems.push(format!("{key}: not JSON: {e}"));
+            }
+        }
+        Ok(problems)
+    }
+
     /// The newest resourceVersion handed out.
     pub fn current_resource_version(&self) -> Result<u64> {
         meta_get(&self.lock(), "resource_version")
