@@ -42,6 +42,8 @@ pub struct State {
     pub emulated_version: armorlet_confinement::EmulatedVersion,
     /// The `AppArmor` feature gate for pod validation.
     pub apparmor_feature_gate: bool,
+    /// `--service-cluster-ip-range` and `--service-node-port-range`.
+    pub service_ranges: crate::ServiceRanges,
     /// TLS client settings (with the kubelet client certificate) for node APIs.
     pub kubelet_client: Arc<tokio_rustls::rustls::ClientConfig>,
     /// The cluster CA (PEM), published as the `kube-root-ca.crt` ConfigMap.
@@ -646,13 +648,6 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
     resp
 }
 
-/// The service CIDR (kube-apiserver's default `--service-cluster-ip-range`), whose first address
-/// is reserved for the `kubernetes` service.
-const SERVICE_CIDR_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
-const SERVICE_CIDR_SIZE: u32 = 1 << 20;
-/// The default `--service-node-port-range`.
-const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
-
 fn invalid_service(obj: &Value, field: &str, message: String) -> ApiError {
     ApiError::invalid(
         "Service",
@@ -717,8 +712,11 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
         }
         asked
     } else {
-        (2..SERVICE_CIDR_SIZE - 1)
-            .map(|i| std::net::Ipv4Addr::from(SERVICE_CIDR_BASE + i).to_string())
+        let (base, size) = state.service_ranges.cluster_ips();
+        // The network address, the first address (the `kubernetes` service) and the broadcast
+        // address are never handed out.
+        (2..size.saturating_sub(1))
+            .map(|i| std::net::Ipv4Addr::from(base + i).to_string())
             .find(|ip| !used_ips.contains(ip))
             .ok_or_else(|| ApiError::internal("failed to allocate a service IP: range is full"))?
     };
@@ -737,6 +735,23 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
         for (i, p) in ports.into_iter().flatten().enumerate() {
             match p.get("nodePort").and_then(Value::as_i64) {
                 Some(n) if n != 0 => {
+                    let range = &state.service_ranges.node_ports;
+                    if !range.contains(&n) {
+                        // pkg/registry/core/service/portallocator: ErrNotInRange.
+                        return Err(ApiError::invalid(
+                            "Service",
+                            &name,
+                            vec![crate::error::Cause {
+                                reason: "FieldValueInvalid",
+                                message: format!(
+                                    "Invalid value: {n}: provided port is not in the valid range. The range of valid ports is {}-{}",
+                                    range.start(),
+                                    range.end()
+                                ),
+                                field: format!("spec.ports[{i}].nodePort"),
+                            }],
+                        ));
+                    }
                     if taken.contains(&n) {
                         return Err(ApiError::invalid(
                             "Service",
@@ -753,7 +768,9 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
                     taken.insert(n);
                 }
                 _ => {
-                    let n = NODE_PORTS
+                    let n = state
+                        .service_ranges
+                        .node_ports
                         .clone()
                         .find(|n| !taken.contains(n))
                         .ok_or_else(|| {

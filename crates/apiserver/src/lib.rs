@@ -19,6 +19,7 @@ pub mod convert;
 pub mod credentials;
 pub mod defaults;
 pub mod discovery;
+pub mod endpoints;
 pub mod error;
 pub mod handlers;
 pub mod http;
@@ -78,6 +79,87 @@ pub struct Config {
     /// namespace, as kube-controller-manager does. Off by default for now: tests elsewhere
     /// assert empty ConfigMap lists (see the lead's notes).
     pub publish_namespace_defaults: bool,
+    /// Service ClusterIPs and NodePorts.
+    pub service_ranges: ServiceRanges,
+}
+
+/// Where Service ClusterIPs and NodePorts come from: kube-apiserver's
+/// `--service-cluster-ip-range` (kubeadm's `10.96.0.0/12` by default) and
+/// `--service-node-port-range` (`30000-32767`). Separate ranges let several
+/// `armorlet up` share one machine's network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRanges {
+    /// The service CIDR (IPv4).
+    pub cidr: ipnet_v4::Cidr,
+    /// The NodePort range.
+    pub node_ports: std::ops::RangeInclusive<i64>,
+}
+
+impl Default for ServiceRanges {
+    fn default() -> Self {
+        ServiceRanges {
+            cidr: ipnet_v4::Cidr {
+                addr: std::net::Ipv4Addr::new(10, 96, 0, 0),
+                prefix: 12,
+            },
+            node_ports: 30000..=32767,
+        }
+    }
+}
+
+impl ServiceRanges {
+    /// The first address of the range (as a number) and its size.
+    pub fn cluster_ips(&self) -> (u32, u32) {
+        let size = 1u64 << (32 - u32::from(self.cidr.prefix));
+        (
+            u32::from(self.cidr.addr) & !((size - 1) as u32),
+            size.min(u64::from(u32::MAX)) as u32,
+        )
+    }
+
+    /// Parses `--service-node-port-range` (`30000-32767`), as kube-apiserver does.
+    pub fn parse_node_ports(s: &str) -> Result<std::ops::RangeInclusive<i64>, String> {
+        let bad = || format!("invalid port range {s:?}: want FIRST-LAST, e.g. 30000-32767");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let (a, b): (u16, u16) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a == 0 || a > b {
+            return Err(bad());
+        }
+        Ok(i64::from(a)..=i64::from(b))
+    }
+}
+
+/// An IPv4 CIDR (`--service-cluster-ip-range`).
+pub mod ipnet_v4 {
+    use std::net::Ipv4Addr;
+
+    /// `addr/prefix`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Cidr {
+        /// The network address.
+        pub addr: Ipv4Addr,
+        /// Prefix length, 8..=30 (a service range needs room for two addresses).
+        pub prefix: u8,
+    }
+
+    impl std::str::FromStr for Cidr {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            let bad = |why: &str| format!("invalid CIDR {s:?}: {why}");
+            let (a, p) = s
+                .split_once('/')
+                .ok_or_else(|| bad("want ADDRESS/PREFIX"))?;
+            let addr: Ipv4Addr = a.parse().map_err(|_| bad("not an IPv4 address"))?;
+            let prefix: u8 = p.parse().map_err(|_| bad("bad prefix length"))?;
+            if !(8..=30).contains(&prefix) {
+                return Err(bad("the prefix length must be between 8 and 30"));
+            }
+            Ok(Cidr { addr, prefix })
+        }
+    }
 }
 
 impl Config {
@@ -92,6 +174,7 @@ impl Config {
             apparmor_feature_gate: true,
             node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
             publish_namespace_defaults: false,
+            service_ranges: ServiceRanges::default(),
         }
     }
 }
@@ -161,6 +244,7 @@ impl Server {
             allocation: std::sync::Mutex::new(()),
             emulated_version: config.emulated_version,
             apparmor_feature_gate: config.apparmor_feature_gate,
+            service_ranges: config.service_ranges.clone(),
             kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
             ca_pem: creds.ca_pem.clone(),
         });
@@ -244,7 +328,8 @@ impl Server {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
                             nodelifecycle::check_once(&st, node_grace)?;
-                            scheduler::schedule_once(&st)
+                            scheduler::schedule_once(&st)?;
+                            endpoints::sync_once(&st)
                         };
                         match tokio::task::spawn_blocking(pass).await {
                             Ok(Err(e)) => tracing::warn!(error = %e.message, "scheduling pass failed"),

@@ -162,6 +162,7 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Name", "string", "", 1),
         ],
         ("", "configmaps") => vec![name, col("Data", "string", "", 0), age],
+        ("", "endpoints") => vec![name, col("Endpoints", "string", "", 0), age],
         ("", "secrets") => vec![
             name,
             col("Type", "string", "", 0),
@@ -519,6 +520,42 @@ fn map_len(v: &Value, ptr: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// `ip:port` per address and port, at most three then ` + N more...`, `<none>` when empty
+/// (pkg/printers/internalversion/printers.go `formatEndpoints`).
+fn endpoints_text(ep: &Value) -> String {
+    let mut list: Vec<String> = Vec::new();
+    let mut count = 0usize;
+    for subset in arr(ep, "/subsets") {
+        let addresses = arr(subset, "/addresses");
+        let ports = arr(subset, "/ports");
+        let ports: Vec<Option<i64>> = if ports.is_empty() {
+            vec![None]
+        } else {
+            ports.iter().map(|p| p["port"].as_i64()).collect()
+        };
+        for port in &ports {
+            for a in addresses {
+                count += 1;
+                if list.len() < 3 {
+                    let ip = s(a, "/ip");
+                    list.push(match port {
+                        Some(p) => format!("{ip}:{p}"),
+                        None => ip.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    if list.is_empty() {
+        return "<none>".into();
+    }
+    let mut text = list.join(",");
+    if count > list.len() {
+        text.push_str(&format!(" + {} more...", count - list.len()));
+    }
+    text
+}
+
 fn service_cells(svc: &Value, now: i64) -> Vec<Value> {
     let ty = match s(svc, "/spec/type") {
         "" => "ClusterIP",
@@ -627,6 +664,7 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
             created,
         ],
         ("", "services") => service_cells(obj, now),
+        ("", "endpoints") => vec![name, json!(endpoints_text(obj)), created],
         ("apps", "daemonsets") => daemonset_cells(obj, now),
         _ => vec![name, created],
     }

@@ -284,6 +284,14 @@ impl Cni {
         Ok(())
     }
 
+    /// The network a pod got from its cached ADD (after an agent restart).
+    pub fn cached(&self, pod_uid: &str) -> Result<Option<PodNetwork>, CniError> {
+        validate_container_id(pod_uid)?;
+        self.read_cache(pod_uid)?
+            .map(|entry| parse_result(&entry.result))
+            .transpose()
+    }
+
     /// The pod UIDs with a cached attachment.
     pub fn attached(&self) -> Result<Vec<String>, CniError> {
         let dir = self.cache_dir();

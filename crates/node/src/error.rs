@@ -22,6 +22,9 @@ pub enum NodeError {
     /// The image store cannot be opened.
     #[error("image store: {0}")]
     Images(String),
+    /// The pod network (CNI) cannot be set up.
+    #[error("pod network: {0}")]
+    Network(String),
     /// The AppArmor backend cannot be started.
     #[error("AppArmor: {0}")]
     AppArmor(String),

@@ -16,6 +16,7 @@ mod backend;
 mod backoff;
 mod error;
 mod events;
+mod network;
 mod node;
 mod probes;
 mod spec;
@@ -72,12 +73,14 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
             .map_err(|e| NodeError::Images(e.to_string()))?,
     );
     let apparmor = Arc::new(start_apparmor(&cfg)?);
+    let network = Arc::new(network::Network::new(&cfg)?);
     let cfg = Arc::new(cfg);
     let reporter = node::NodeReporter::new(
         client.clone(),
         cfg.clone(),
         runtime.runtime_version(),
         apparmor.clone(),
+        network.pod_cidr().to_owned(),
     );
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
@@ -104,7 +107,20 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
         cfg.data_dir.join("nodes").join(&cfg.name).join("audit.log"),
         cfg.name.clone(),
     );
-    let mut agent = worker::Agent::new(client, cfg.clone(), runtime, images, apparmor);
+    let rules_table = network::rules_table(cfg.node_index);
+    let service_rules = tokio::spawn(network::service_rules_loop(
+        client.clone(),
+        rules_table.clone(),
+        node::node_ip(&cfg),
+    ));
+    let mut agent = worker::Agent::new(
+        client,
+        cfg.clone(),
+        runtime,
+        images,
+        apparmor,
+        network.clone(),
+    );
     agent.adopt().await?;
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -120,6 +136,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
     }
     pod_watch.abort();
     heartbeat.abort();
+    service_rules.abort();
+    network::flush_service_rules(&rules_table);
+    network.teardown_if_idle();
     drop(audit_trail);
     let _ = stop_api.send(());
     match api.await {

@@ -29,6 +29,8 @@ pub struct NodeReporter {
     runtime_version: String,
     since: String,
     apparmor: Arc<AppArmorNode>,
+    /// `spec.podCIDR`.
+    pod_cidr: String,
     /// The profile labels last published (`None`: not yet).
     published: Arc<std::sync::Mutex<Option<BTreeMap<String, String>>>>,
 }
@@ -45,6 +47,7 @@ impl NodeReporter {
         cfg: Arc<NodeConfig>,
         runtime_version: &str,
         apparmor: Arc<AppArmorNode>,
+        pod_cidr: String,
     ) -> Self {
         NodeReporter {
             client,
@@ -52,6 +55,7 @@ impl NodeReporter {
             runtime_version: runtime_version.to_owned(),
             since: crate::time::now(),
             apparmor,
+            pod_cidr,
             published: Arc::default(),
         }
     }
@@ -105,13 +109,14 @@ impl NodeReporter {
     pub async fn register(&self) -> Result<(), kube::Error> {
         let node: Node = serde_json::from_value(json!({
             "metadata": {"name": self.cfg.name, "labels": self.labels()},
-            "spec": {},
+            "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]},
         }))
         .map_err(kube::Error::SerdeError)?;
         match self.nodes().create(&PostParams::default(), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {
-                let patch = json!({"metadata": {"labels": self.labels()}});
+                let patch = json!({"metadata": {"labels": self.labels()},
+                    "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}});
                 self.nodes()
                     .patch(
                         &self.cfg.name,

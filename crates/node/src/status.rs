@@ -47,6 +47,8 @@ pub struct PodFacts<'a> {
     pub containers: &'a [ContainerView],
     /// The node's IP.
     pub host_ip: &'a str,
+    /// The pod's IP on the node's pod network, once attached.
+    pub pod_ip: Option<&'a str>,
     /// `startTime`.
     pub start_time: &'a str,
     /// Whether an init container failed for good (restartPolicy Never).
@@ -133,6 +135,8 @@ pub fn pod_status(f: &PodFacts<'_>, tr: &mut Transitions) -> Value {
         "conditions": conditions,
         "hostIP": f.host_ip,
         "hostIPs": [{"ip": f.host_ip}],
+        "podIP": f.pod_ip,
+        "podIPs": f.pod_ip.map(|ip| json!([{"ip": ip}])),
         "startTime": f.start_time,
         "qosClass": qos_class(f.pod),
         "containerStatuses": f.containers.iter().map(container_status).collect::<Vec<_>>(),

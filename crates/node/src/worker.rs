@@ -6,6 +6,7 @@
 
 use crate::backoff::Backoff;
 use crate::events::{Recorder, NORMAL, WARNING};
+use crate::network::Network;
 use crate::probes::{Kind, ProbeState, Target};
 use crate::spec::{self, labels, SpecError, SpecInput};
 use crate::status::{self, ContainerView, PodFacts, Transitions};
@@ -71,6 +72,8 @@ struct Worker {
     terminating: bool,
     /// The last AppArmor Block event: its message and when it was recorded.
     block_event: Option<(String, Instant)>,
+    /// The pod's IP on the node's pod network.
+    pod_ip: Option<String>,
 }
 
 /// How often a still-blocked pod's AppArmor event is repeated: the kubelet
@@ -91,6 +94,7 @@ pub struct Agent {
     prefix: String,
     done: Arc<std::sync::Mutex<HashSet<String>>>,
     apparmor: Arc<AppArmorNode>,
+    network: Arc<Network>,
 }
 
 type SyncResult = Result<(), kube::Error>;
@@ -103,9 +107,11 @@ impl Agent {
         runtime: Arc<Runtime>,
         images: Arc<ImageStore>,
         apparmor: Arc<AppArmorNode>,
+        network: Arc<Network>,
     ) -> Self {
         Agent {
             apparmor,
+            network,
             recorder: Recorder::new(client.clone(), &cfg.name),
             host_ip: crate::node::node_ip(&cfg).to_string(),
             ca_pem: kubeconfig_ca(&cfg.kubeconfig),
@@ -178,8 +184,13 @@ impl Agent {
                 let _ = self.blocking(move |rt| rt.remove_container(&id)).await;
                 continue;
             }
+            let pod_ip = self
+                .network
+                .attached_ip(&r.pod_uid)
+                .map(|ip| ip.to_string());
             let w = self.workers.entry(r.pod_uid.clone()).or_default();
             w.sandbox_ready = true;
+            w.pod_ip = pod_ip;
             w.start_time = pod
                 .status
                 .as_ref()
@@ -199,6 +210,12 @@ impl Agent {
             slot.started = Some(Instant::now());
             tracing::info!(container = %r.id, pod = %r.pod_uid, "adopted container");
         }
+        let network = self.network.clone();
+        let live_uids: HashSet<String> = live.keys().cloned().collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            network.detach_orphans(&|uid| live_uids.contains(uid))
+        })
+        .await;
         let sandboxes = self
             .blocking(|rt| rt.list_sandboxes())
             .await
@@ -390,8 +407,27 @@ impl Agent {
                 .or(pod.metadata.name.clone())
                 .unwrap_or_default(),
         };
-        match self.blocking(move |rt| rt.create_sandbox(&spec)).await {
-            Ok(_) => self.workers.get_mut(uid).expect("worker").sandbox_ready = true,
+        let created = self.blocking(move |rt| rt.create_sandbox(&spec)).await;
+        let attached = match created {
+            Ok(_) => {
+                let netns = self.runtime.config().sandboxes_dir.join(uid).join("net");
+                let (network, pod2, uid2) = (self.network.clone(), pod.clone(), uid.to_owned());
+                tokio::task::spawn_blocking(move || network.attach(&pod2, &uid2, &netns))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+                    .map_err(|e| {
+                        // containerd's text (pkg/cri/server/sandbox_run.go).
+                        format!("failed to setup network for sandbox \"{uid}\": {e}")
+                    })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match attached {
+            Ok(ip) => {
+                let w = self.workers.get_mut(uid).expect("worker");
+                w.sandbox_ready = true;
+                w.pod_ip = Some(ip.to_string());
+            }
             Err(e) => {
                 let msg = format!("Failed to create pod sandbox: {e}");
                 self.recorder
@@ -885,6 +921,7 @@ impl Agent {
             init,
             containers,
             host_ip: &self.host_ip,
+            pod_ip: w.pod_ip.as_deref(),
             start_time: &w.start_time,
             init_failed,
         };
@@ -986,6 +1023,7 @@ impl Agent {
         let rt = self.runtime.clone();
         let client = self.client.clone();
         let done = self.done.clone();
+        let network = self.network.clone();
         tokio::spawn(async move {
             let ids: Vec<String> = w
                 .slots
@@ -1003,6 +1041,10 @@ impl Agent {
                         });
                     }
                 });
+                let netns = rt.config().sandboxes_dir.join(&uid2).join("net");
+                if let Err(e) = network.detach(&uid2, &netns) {
+                    tracing::warn!(pod = %uid2, error = %e, "cannot detach the pod network");
+                }
                 rt.remove_sandbox(&uid2)
             })
             .await;

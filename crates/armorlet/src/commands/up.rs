@@ -27,6 +27,18 @@ pub struct Args {
     /// Port of the first node's API (the kubelet's 10250); further nodes use the next ports.
     #[arg(long, default_value_t = 10250)]
     pub node_api_port: u16,
+    /// Index of the first node among the nodes sharing this machine (node i gets bridge
+    /// `armorlet<index+i>` and pod CIDR `10.244.<index+i>.0/24`); lets several `armorlet up`
+    /// run side by side.
+    #[arg(long, default_value_t = 0)]
+    pub node_index: u8,
+    /// CIDR of Service ClusterIPs (kube-apiserver's `--service-cluster-ip-range`).
+    #[arg(long, default_value = "10.96.0.0/12", value_name = "CIDR")]
+    pub service_cluster_ip_range: armorlet_apiserver::ipnet_v4::Cidr,
+    /// Range of Service NodePorts (kube-apiserver's `--service-node-port-range`).
+    #[arg(long, default_value = "30000-32767", value_name = "FIRST-LAST",
+          value_parser = armorlet_apiserver::ServiceRanges::parse_node_ports)]
+    pub service_node_port_range: std::ops::RangeInclusive<i64>,
     /// Agent flags.
     #[command(flatten)]
     pub agent: super::node::AgentFlags,
@@ -53,6 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let mut config = armorlet_apiserver::Config::new(&args.data_dir, args.listen);
         config.emulated_version = args.emulated_version;
+        config.service_ranges = armorlet_apiserver::ServiceRanges {
+            cidr: args.service_cluster_ip_range,
+            node_ports: args.service_node_port_range.clone(),
+        };
         config.apparmor_feature_gate = args.agent.apparmor_gate(args.emulated_version)?;
         let server = armorlet_apiserver::Server::bind(config)
             .await
@@ -75,7 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.data_dir.clone(),
                 args.emulated_version,
                 SocketAddr::from(([0, 0, 0, 0], port)),
-                u8::try_from(i).context("--nodes: at most 255 nodes")?,
+                u8::try_from(i)
+                    .ok()
+                    .and_then(|i| args.node_index.checked_add(i))
+                    .context("--node-index plus --nodes: at most 255")?,
             )?;
             let shutdown = wait();
             agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });

@@ -58,6 +58,9 @@ pub struct Cluster {
     pub api_port: u16,
     /// Extra `armorlet up` arguments.
     pub extra: Vec<String>,
+    /// `--node-index`: distinct per cluster of this test binary, so clusters running side by
+    /// side get their own bridge, pod CIDR and Service rules table.
+    pub node_index: u8,
     up: Option<Child>,
 }
 
@@ -110,6 +113,7 @@ impl Cluster {
             runtime,
             api_port,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            node_index: next_node_index(),
             up: None,
         };
         c.start();
@@ -135,6 +139,17 @@ impl Cluster {
             .arg("--pod-log-dir")
             .arg(self.dir.path().join("pods"))
             .args(["--node-api-port", &self.api_port.to_string()])
+            .args(["--node-index", &self.node_index.to_string()])
+            .args([
+                "--service-cluster-ip-range",
+                &format!("10.96.{}.0/24", self.node_index),
+                "--service-node-port-range",
+                &format!(
+                    "{}-{}",
+                    30000 + 100 * u32::from(self.node_index),
+                    30099 + 100 * u32::from(self.node_index)
+                ),
+            ])
             .args(&self.extra)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -159,6 +174,25 @@ impl Cluster {
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
             ready.then_some(())
         });
+    }
+
+    /// Stops `armorlet up` as a service manager would (SIGTERM, then SIGKILL after 60 s), so
+    /// it removes its network.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.up.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(60) {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Kills `armorlet up` outright (no clean shutdown), as a crashed kubelet.
@@ -275,8 +309,14 @@ impl Drop for Cluster {
                 "--timeout=60s",
             ]);
         }
-        self.kill();
+        self.stop();
     }
+}
+
+/// Node indexes 10, 11, ... in the order clusters are made (0 is left to a user's cluster).
+fn next_node_index() -> u8 {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(10);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The static confine helper (Landlock AppArmor backend), built once per test binary with
