@@ -23,6 +23,10 @@ enum Kind {
     Msg(&'static [F]),
     RepStr,
     RepMsg(&'static [F]),
+    /// An int32/int64 whose zero value JSON omits (`omitempty`).
+    OptInt,
+    /// `intstr.IntOrString`: a number or a string in JSON.
+    IntOrString,
     MapStr,
     MapBytes,
     Time,
@@ -100,6 +104,58 @@ const SERVICE_ACCOUNT: &[F] = &[
     F(4, "automountServiceAccountToken", Kind::Bool),
 ];
 
+/// `ServicePort` (core/v1 generated.proto).
+const SERVICE_PORT: &[F] = &[
+    F(1, "name", Kind::Str),
+    F(2, "protocol", Kind::Str),
+    F(3, "port", Kind::Int),
+    F(4, "targetPort", Kind::IntOrString),
+    F(5, "nodePort", Kind::OptInt),
+    F(6, "appProtocol", Kind::Str),
+];
+
+/// `ServiceSpec` (core/v1 generated.proto); `sessionAffinityConfig` (14) is not decoded.
+const SERVICE_SPEC: &[F] = &[
+    F(1, "ports", Kind::RepMsg(SERVICE_PORT)),
+    F(2, "selector", Kind::MapStr),
+    F(3, "clusterIP", Kind::Str),
+    F(4, "type", Kind::Str),
+    F(5, "externalIPs", Kind::RepStr),
+    F(7, "sessionAffinity", Kind::Str),
+    F(8, "loadBalancerIP", Kind::Str),
+    F(9, "loadBalancerSourceRanges", Kind::RepStr),
+    F(10, "externalName", Kind::Str),
+    F(11, "externalTrafficPolicy", Kind::Str),
+    F(12, "healthCheckNodePort", Kind::OptInt),
+    F(13, "publishNotReadyAddresses", Kind::Bool),
+    F(17, "ipFamilyPolicy", Kind::Str),
+    F(18, "clusterIPs", Kind::RepStr),
+    F(19, "ipFamilies", Kind::RepStr),
+    F(20, "allocateLoadBalancerNodePorts", Kind::Bool),
+    F(21, "loadBalancerClass", Kind::Str),
+    F(22, "internalTrafficPolicy", Kind::Str),
+    F(23, "trafficDistribution", Kind::Str),
+];
+
+const SERVICE: &[F] = &[
+    F(1, "metadata", Kind::Msg(OBJECT_META)),
+    F(2, "spec", Kind::Msg(SERVICE_SPEC)),
+    // A new Service's status: an empty load balancer (conditions are not decoded).
+    F(
+        3,
+        "status",
+        Kind::Msg(&[F(
+            1,
+            "loadBalancer",
+            Kind::Msg(&[F(
+                1,
+                "ingress",
+                Kind::RepMsg(&[F(1, "ip", Kind::Str), F(2, "hostname", Kind::Str)]),
+            )]),
+        )]),
+    ),
+];
+
 const UNKNOWN: &[F] = &[
     F(
         1,
@@ -117,6 +173,7 @@ fn schema_for(api_version: &str, kind: &str) -> Option<&'static [F]> {
         ("v1", "ConfigMap") => Some(CONFIG_MAP),
         ("v1", "Secret") => Some(SECRET),
         ("v1", "ServiceAccount") => Some(SERVICE_ACCOUNT),
+        ("v1", "Service") => Some(SERVICE),
         _ => None,
     }
 }
@@ -197,13 +254,37 @@ fn message(b: &[u8], schema: &'static [F], path: &str) -> Result<Map<String, Val
             .find(|f| f.0 == num)
             .ok_or_else(|| format!("field {num} of {path} is not supported yet"))?;
         let field_path = format!("{path}.{name}");
-        let expect_len = !matches!(kind, Kind::Int | Kind::Bool);
+        let expect_len = !matches!(kind, Kind::Int | Kind::OptInt | Kind::Bool);
         if expect_len != (wire == 2) || (!expect_len && wire != 0) {
             return Err(format!("{field_path}: unexpected wire type {wire}"));
         }
         match kind {
             Kind::Int => {
                 out.insert(name.into(), json!(r.varint()? as i64));
+            }
+            Kind::OptInt => {
+                let n = r.varint()? as i64;
+                if n != 0 {
+                    out.insert(name.into(), json!(n));
+                }
+            }
+            Kind::IntOrString => {
+                // intstr.IntOrString: type (0 int, 1 string), intVal, strVal.
+                let m = message(
+                    r.bytes()?,
+                    &[
+                        F(1, "type", Kind::Int),
+                        F(2, "intVal", Kind::Int),
+                        F(3, "strVal", Kind::Str),
+                    ],
+                    &field_path,
+                )?;
+                let v = if m.get("type").and_then(Value::as_i64) == Some(1) {
+                    m.get("strVal").cloned().unwrap_or_else(|| json!(""))
+                } else {
+                    m.get("intVal").cloned().unwrap_or_else(|| json!(0))
+                };
+                out.insert(name.into(), v);
             }
             Kind::Bool => {
                 out.insert(name.into(), json!(r.varint()? != 0));
@@ -322,6 +403,54 @@ mod tests {
             decode(&body).unwrap(),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "immutable": true,
                    "metadata": {"name": "cfg", "labels": {"app": "web"}}, "data": {"a": "1"}})
+        );
+    }
+
+    /// A varint field (values below 128).
+    fn small(num: u64, v: u8) -> Vec<u8> {
+        vec![(num << 3) as u8, v]
+    }
+
+    #[test]
+    fn decodes_a_service_as_kubectl_create_service_sends_it() {
+        // Port 80 is two varint bytes (0x50 < 128: one byte).
+        let port_a = [
+            field(1, b"80-80"),
+            field(2, b"TCP"),
+            small(3, 80),
+            field(4, &[small(1, 0), small(2, 80), field(3, b"")].concat()),
+            small(5, 0),
+        ]
+        .concat();
+        let port_b = [
+            field(1, b"web"),
+            field(2, b"TCP"),
+            small(3, 81),
+            field(4, &[small(1, 1), small(2, 0), field(3, b"http")].concat()),
+        ]
+        .concat();
+        let spec = [
+            field(1, &port_a),
+            field(1, &port_b),
+            field(2, &[field(1, b"app"), field(2, b"x")].concat()),
+            field(4, b"NodePort"),
+        ]
+        .concat();
+        let raw = [
+            field(1, &field(1, b"x")),
+            field(2, &spec),
+            field(3, &field(1, b"")),
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"Service")].concat();
+        let body = [b"k8s\0".to_vec(), field(1, &type_meta), field(2, &raw)].concat();
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                   "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [
+                       {"name": "80-80", "protocol": "TCP", "port": 80, "targetPort": 80},
+                       {"name": "web", "protocol": "TCP", "port": 81, "targetPort": "http"}]},
+                   "status": {"loadBalancer": {}}})
         );
     }
 

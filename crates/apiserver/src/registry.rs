@@ -287,6 +287,19 @@ pub static RESOURCES: &[ResourceDef] = &[
         &[]
     ),
     res!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        &[],
+        &[],
+        false,
+        false,
+        &[]
+    ),
+    res!(
         "events.k8s.io",
         "v1",
         "events",

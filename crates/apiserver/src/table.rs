@@ -163,6 +163,14 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
         ],
         ("", "configmaps") => vec![name, col("Data", "string", "", 0), age],
         ("", "endpoints") => vec![name, col("Endpoints", "string", "", 0), age],
+        // pkg/printers/internalversion/printers.go endpointSliceColumnDefinitions.
+        ("discovery.k8s.io", "endpointslices") => vec![
+            name,
+            col("AddressType", "string", "", 0),
+            col("Ports", "string", "", 0),
+            col("Endpoints", "string", "", 0),
+            age,
+        ],
         ("", "secrets") => vec![
             name,
             col("Type", "string", "", 0),
@@ -522,6 +530,41 @@ fn map_len(v: &Value, ptr: &str) -> usize {
 
 /// `ip:port` per address and port, at most three then ` + N more...`, `<none>` when empty
 /// (pkg/printers/internalversion/printers.go `formatEndpoints`).
+/// The first three items, then ` + N more...`; `<unset>` for none (printers.go
+/// formatDiscoveryPorts / formatDiscoveryEndpoints).
+fn first_three(items: Vec<String>) -> String {
+    if items.is_empty() {
+        return "<unset>".into();
+    }
+    let mut text = items[..items.len().min(3)].join(",");
+    if items.len() > 3 {
+        text.push_str(&format!(" + {} more...", items.len() - 3));
+    }
+    text
+}
+
+fn slice_ports_text(slice: &Value) -> String {
+    first_three(
+        arr(slice, "/ports")
+            .iter()
+            .map(|p| {
+                p["port"]
+                    .as_i64()
+                    .map_or("<unset>".to_owned(), |n| n.to_string())
+            })
+            .collect(),
+    )
+}
+
+fn slice_endpoints_text(slice: &Value) -> String {
+    first_three(
+        arr(slice, "/endpoints")
+            .iter()
+            .flat_map(|e| arr(e, "/addresses").iter().map(|a| s(a, "").to_owned()))
+            .collect(),
+    )
+}
+
 fn endpoints_text(ep: &Value) -> String {
     let mut list: Vec<String> = Vec::new();
     let mut count = 0usize;
@@ -665,6 +708,13 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
         ],
         ("", "services") => service_cells(obj, now),
         ("", "endpoints") => vec![name, json!(endpoints_text(obj)), created],
+        ("discovery.k8s.io", "endpointslices") => vec![
+            name,
+            json!(s(obj, "/addressType")),
+            json!(slice_ports_text(obj)),
+            json!(slice_endpoints_text(obj)),
+            created,
+        ],
         ("apps", "daemonsets") => daemonset_cells(obj, now),
         _ => vec![name, created],
     }

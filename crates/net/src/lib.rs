@@ -11,10 +11,12 @@
 pub mod alloc;
 pub mod cni;
 pub mod endpoints;
+pub mod nodens;
 pub mod rules;
 mod sysctl;
 
 pub use alloc::{allocate_cluster_ip, allocate_node_port, AllocError, NODE_PORT_RANGE};
 pub use cni::{Cni, CniConfig, CniError, PodNetwork, PortMapping};
 pub use endpoints::endpoints_for;
+pub use nodens::{NetnsError, NodeNetns};
 pub use rules::{compute_rules, Endpoint, NftApplier, Protocol, RuleSet, RulesError, ServiceRule};

@@ -58,6 +58,10 @@ pub struct NodeConfig {
     /// Index of this node among the nodes on this machine (0 for the first): picks its pod
     /// CIDR and bridge.
     pub node_index: u8,
+    /// Give the node its own network namespace and address (`172.31.0.<index + 2>`), as
+    /// the nodes of a kind cluster have: its pod bridge, Service rules and node API live
+    /// there (`armorlet up --nodes N`, N > 1).
+    pub own_netns: bool,
     /// AppArmor backend and host paths.
     pub apparmor: armorlet_landlock::AppArmorConfig,
     /// Profiles loaded into the node's AppArmor backend when the agent starts.
@@ -65,7 +69,7 @@ pub struct NodeConfig {
 }
 
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
-pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let client = client_from_kubeconfig(&cfg.kubeconfig).await?;
     let runtime = Arc::new(open_runtime(&cfg)?);
     let images = Arc::new(
@@ -74,6 +78,21 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
     );
     let apparmor = Arc::new(start_apparmor(&cfg)?);
     let network = Arc::new(network::Network::new(&cfg)?);
+    if let Some(ns) = network.netns() {
+        cfg.node_ip = Some(
+            ns.ip()
+                .map_err(|e| NodeError::Network(e.to_string()))?
+                .into(),
+        );
+    }
+    // The node API listens in the node's network.
+    let api_listener = match network.netns() {
+        Some(ns) => ns
+            .run(|| std::net::TcpListener::bind(cfg.api_listen))
+            .map_err(|e| NodeError::Network(e.to_string()))?,
+        None => std::net::TcpListener::bind(cfg.api_listen),
+    }
+    .map_err(|e| NodeError::Network(format!("node API on {}: {e}", cfg.api_listen)))?;
     let cfg = Arc::new(cfg);
     let reporter = node::NodeReporter::new(
         client.clone(),
@@ -85,7 +104,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(armorlet_nodeapi::serve(
+    let api = tokio::spawn(armorlet_nodeapi::serve_on(
+        api_listener,
         armorlet_nodeapi::NodeApiConfig {
             listen: cfg.api_listen,
             cert_dir: cfg.data_dir.join("nodes").join(&cfg.name).join("pki"),
@@ -112,6 +132,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
         client.clone(),
         rules_table.clone(),
         node::node_ip(&cfg),
+        network.netns().cloned(),
     ));
     let mut agent = worker::Agent::new(
         client,
@@ -137,7 +158,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<
     pod_watch.abort();
     heartbeat.abort();
     service_rules.abort();
-    network::flush_service_rules(&rules_table);
+    network::flush_service_rules(&rules_table, network.netns());
     network.teardown_if_idle();
     drop(audit_trail);
     let _ = stop_api.send(());

@@ -9,27 +9,47 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use armorlet_net::{Cni, CniConfig, NftApplier, PortMapping, RuleSet};
+use armorlet_net::{Cni, CniConfig, NftApplier, NodeNetns, PortMapping, RuleSet};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::ListParams;
 use kube::Api;
 
 use crate::{NodeConfig, NodeError};
 
-/// The node's CNI runner.
+/// The node's CNI runner, in the node's own network namespace when it has one.
 #[derive(Debug, Clone)]
 pub struct Network {
     cni: Cni,
+    netns: Option<NodeNetns>,
 }
 
 impl Network {
     /// Writes the node's CNI configuration (bridge `armorlet<index>`, pod CIDR
-    /// `10.244.<index>.0/24`) and checks the plugins are installed.
+    /// `10.244.<index>.0/24`) and checks the plugins are installed; with
+    /// `own_netns`, creates and wires the node's namespace first.
     pub fn new(cfg: &NodeConfig) -> Result<Network, NodeError> {
         let node_dir = cfg.data_dir.join("nodes").join(&cfg.name);
-        let cni = Cni::new(CniConfig::for_node(&node_dir, cfg.node_index))
-            .map_err(|e| NodeError::Network(e.to_string()))?;
-        Ok(Network { cni })
+        let config = CniConfig::for_node(&node_dir, cfg.node_index);
+        let netns = if cfg.own_netns {
+            Some(
+                NodeNetns::ensure(cfg.node_index, &config.pod_cidr)
+                    .map_err(|e| NodeError::Network(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let cni = Cni::new(config).map_err(|e| NodeError::Network(e.to_string()))?;
+        Ok(Network { cni, netns })
+    }
+
+    /// The node's own network namespace, if it has one.
+    pub fn netns(&self) -> Option<&NodeNetns> {
+        self.netns.as_ref()
+    }
+
+    /// Runs `f` in the node's network (its namespace, or the host's).
+    fn scoped<T: Send>(&self, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+        in_node_net(self.netns.as_ref(), f)
     }
 
     /// The node's pod CIDR (`spec.podCIDR`).
@@ -39,10 +59,13 @@ impl Network {
 
     /// CNI ADD for the pod's network namespace, with its `hostPort`s; the pod IP.
     pub fn attach(&self, pod: &Pod, uid: &str, netns: &Path) -> Result<Ipv4Addr, String> {
-        self.cni
-            .add(uid, netns, &port_mappings(pod))
-            .map(|n| n.ip)
-            .map_err(|e| e.to_string())
+        let mappings = port_mappings(pod);
+        self.scoped(|| {
+            self.cni
+                .add(uid, netns, &mappings)
+                .map(|n| n.ip)
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// The pod IP of an attachment made before an agent restart.
@@ -52,15 +75,22 @@ impl Network {
 
     /// CNI DEL (idempotent; works from the cache when the namespace is gone).
     pub fn detach(&self, uid: &str, netns: &Path) -> Result<(), String> {
-        self.cni.del(uid, netns).map_err(|e| e.to_string())
+        self.scoped(|| self.cni.del(uid, netns).map_err(|e| e.to_string()))
     }
 
     /// On shutdown: when no pod is attached any more, removes the bridge and the
-    /// IPAM state too (pods that keep running keep their network).
+    /// IPAM state too, and the node's namespace (pods that keep running keep
+    /// their network).
     pub fn teardown_if_idle(&self) {
-        if self.cni.attached().is_ok_and(|a| a.is_empty()) {
-            if let Err(e) = self.cni.teardown_all() {
-                tracing::warn!(error = %e, "cannot remove the node bridge");
+        if !self.cni.attached().is_ok_and(|a| a.is_empty()) {
+            return;
+        }
+        if let Err(e) = self.scoped(|| self.cni.teardown_all().map_err(|e| e.to_string())) {
+            tracing::warn!(error = %e, "cannot remove the node bridge");
+        }
+        if let Some(ns) = &self.netns {
+            if let Err(e) = ns.remove() {
+                tracing::warn!(error = %e, "cannot remove the node's network namespace");
             }
         }
     }
@@ -69,7 +99,8 @@ impl Network {
     pub fn detach_orphans(&self, live: &dyn Fn(&str) -> bool) {
         for uid in self.cni.attached().unwrap_or_default() {
             if !live(&uid) {
-                if let Err(e) = self.cni.del(&uid, Path::new("")) {
+                let del = || self.cni.del(&uid, Path::new("")).map_err(|e| e.to_string());
+                if let Err(e) = self.scoped(del) {
                     tracing::warn!(pod = %uid, error = %e, "cannot detach an orphaned pod network");
                 }
             }
@@ -100,7 +131,12 @@ fn port_mappings(pod: &Pod) -> Vec<PortMapping> {
 /// Keeps the node's Service rules current until aborted: every second it
 /// lists Services and Endpoints and replaces the nftables table when the
 /// computed rules changed. The table is flushed by [`flush_service_rules`].
-pub async fn service_rules_loop(client: kube::Client, table: String, node_ip: IpAddr) {
+pub async fn service_rules_loop(
+    client: kube::Client,
+    table: String,
+    node_ip: IpAddr,
+    netns: Option<NodeNetns>,
+) {
     let applier = match NftApplier::new(&table) {
         Ok(a) => a,
         Err(e) => {
@@ -138,7 +174,9 @@ pub async fn service_rules_loop(client: kube::Client, table: String, node_ip: Ip
         if applied.as_ref() == Some(&rules) {
             continue;
         }
-        match applier.apply(&rules) {
+        match in_node_net(netns.as_ref(), || {
+            applier.apply(&rules).map_err(|e| e.to_string())
+        }) {
             Ok(()) => applied = Some(rules),
             Err(e) => tracing::warn!(error = %e, "cannot apply Service rules"),
         }
@@ -146,11 +184,22 @@ pub async fn service_rules_loop(client: kube::Client, table: String, node_ip: Ip
 }
 
 /// Removes the node's Service rules (on shutdown).
-pub fn flush_service_rules(table: &str) {
+pub fn flush_service_rules(table: &str, netns: Option<&NodeNetns>) {
     if let Ok(a) = NftApplier::new(table) {
-        if let Err(e) = a.flush() {
+        if let Err(e) = in_node_net(netns, || a.flush().map_err(|e| e.to_string())) {
             tracing::warn!(error = %e, "cannot remove the Service rules");
         }
+    }
+}
+
+/// Runs `f` in `netns`, or right here (the host's network) without one.
+fn in_node_net<T: Send>(
+    netns: Option<&NodeNetns>,
+    f: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    match netns {
+        Some(ns) => ns.run(f).map_err(|e| e.to_string())?,
+        None => f(),
     }
 }
 

@@ -143,13 +143,28 @@ pub async fn serve(
     backend: Arc<dyn NodeBackend>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeApiError> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cfg)?);
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| NodeApiError::Listen {
+    let listener =
+        std::net::TcpListener::bind(cfg.listen).map_err(|source| NodeApiError::Listen {
             addr: cfg.listen,
             source,
         })?;
+    serve_on(listener, cfg, backend, shutdown).await
+}
+
+/// [`serve`] on a socket bound by the caller (e.g. inside a node's network namespace).
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    cfg: NodeApiConfig,
+    backend: Arc<dyn NodeBackend>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeApiError> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cfg)?);
+    let listen_err = |source| NodeApiError::Listen {
+        addr: cfg.listen,
+        source,
+    };
+    listener.set_nonblocking(true).map_err(listen_err)?;
+    let listener = TcpListener::from_std(listener).map_err(listen_err)?;
     tracing::info!(addr = %cfg.listen, "node API listening");
     tokio::pin!(shutdown);
     let mut conns = JoinSet::new();

@@ -197,6 +197,7 @@ impl AgentFlags {
             node_ip: self.node_ip,
             api_listen,
             node_index,
+            own_netns: false,
             apparmor,
             apparmor_profiles_dir: self.apparmor_profiles_dir.clone(),
         })

@@ -32,6 +32,12 @@ pub struct Args {
     /// run side by side.
     #[arg(long, default_value_t = 0)]
     pub node_index: u8,
+    /// Where the nodes' networks live: `netns` gives each node its own network namespace and
+    /// address (172.31.0.2, .3, ...; like the nodes of a kind cluster), `host` puts every node
+    /// in the machine's network (all share its address; their node APIs use consecutive ports).
+    /// Default: `host` for one node, `netns` for more.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub node_network: Option<NodeNetwork>,
     /// CIDR of Service ClusterIPs (kube-apiserver's `--service-cluster-ip-range`).
     #[arg(long, default_value = "10.96.0.0/12", value_name = "CIDR")]
     pub service_cluster_ip_range: armorlet_apiserver::ipnet_v4::Cidr,
@@ -42,6 +48,15 @@ pub struct Args {
     /// Agent flags.
     #[command(flatten)]
     pub agent: super::node::AgentFlags,
+}
+
+/// `--node-network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodeNetwork {
+    /// Every node in the machine's network namespace.
+    Host,
+    /// One network namespace per node.
+    Netns,
 }
 
 /// Logs to stderr (colours on a terminal).
@@ -83,9 +98,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         let mut agents = tokio::task::JoinSet::new();
+        let own_netns = args.node_network.unwrap_or(if args.nodes > 1 {
+            NodeNetwork::Netns
+        } else {
+            NodeNetwork::Host
+        }) == NodeNetwork::Netns;
         for (i, name) in node_names(args.nodes).into_iter().enumerate() {
-            let port = args.node_api_port + i as u16;
-            let cfg = args.agent.config(
+            // Nodes with their own address all use the kubelet's port.
+            let port = if own_netns {
+                args.node_api_port
+            } else {
+                args.node_api_port + i as u16
+            };
+            let mut cfg = args.agent.config(
                 name.clone(),
                 kubeconfig.clone(),
                 args.data_dir.clone(),
@@ -96,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .and_then(|i| args.node_index.checked_add(i))
                     .context("--node-index plus --nodes: at most 255")?,
             )?;
+            cfg.own_netns = own_netns;
             let shutdown = wait();
             agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });
         }

@@ -113,7 +113,13 @@ impl Cluster {
             runtime,
             api_port,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            node_index: next_node_index(),
+            node_index: next_node_index(
+                extra
+                    .iter()
+                    .position(|a| *a == "--nodes")
+                    .and_then(|i| extra.get(i + 1)?.parse().ok())
+                    .unwrap_or(1),
+            ),
             up: None,
         };
         c.start();
@@ -313,10 +319,18 @@ impl Drop for Cluster {
     }
 }
 
-/// Node indexes 10, 11, ... in the order clusters are made (0 is left to a user's cluster).
-fn next_node_index() -> u8 {
-    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(10);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+/// The first of `nodes` node indexes for a new cluster: consecutive within a test binary,
+/// from a base between 10 and 240 picked by the process id, so test binaries (and a user's
+/// cluster at index 0) running side by side rarely meet. At most 10 indexes per binary.
+fn next_node_index(nodes: u8) -> u8 {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    let base = 10 + (std::process::id() % 24) as u8 * 10;
+    let offset = NEXT.fetch_add(nodes, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        offset + nodes <= 10,
+        "more than 10 nodes in one test binary"
+    );
+    base + offset
 }
 
 /// The static confine helper (Landlock AppArmor backend), built once per test binary with
