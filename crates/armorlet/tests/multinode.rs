@@ -125,7 +125,8 @@ fn three_nodes_with_their_own_networks() {
     let cluster_ip = svc["spec"]["clusterIP"].as_str().unwrap().to_owned();
     let port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     c.wait_for("endpoints of echo", || {
-        c.kubectl_ok(&["get", "endpoints", "echo"])
+        let out = c.kubectl(&["get", "endpoints", "echo"]);
+        String::from_utf8_lossy(&out.stdout)
             .contains(&echo_ip)
             .then_some(())
     });
@@ -140,6 +141,71 @@ fn three_nodes_with_their_own_networks() {
         });
         assert_eq!(body, BODY);
     }
+
+    // `armorlet node exec` in place of `docker exec NODE`: the node's own address, and the
+    // NodePort on the node's localhost, as the tutorial curls it from a node.
+    for (name, ip) in names.iter().zip(&ips) {
+        let out = armorlet()
+            .args(["node", "exec", "--data-dir"])
+            .arg(c.data())
+            .args([
+                name.as_str(),
+                "--",
+                "ip",
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(&format!("inet {ip}/24")),
+            "{name}: {text}"
+        );
+    }
+    let out = armorlet()
+        .args(["node", "exec", "--data-dir"])
+        .arg(c.data())
+        .args([
+            names[1].as_str(),
+            "--",
+            "python3",
+            "-c",
+            &format!("import urllib.request; print(urllib.request.urlopen('http://localhost:{port}/', timeout=5).read().decode(), end='')"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        BODY,
+        "curl localhost:{port} on {}: {}",
+        names[1],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = armorlet()
+        .args(["node", "exec", "--data-dir"])
+        .arg(c.data())
+        .args([names[2].as_str(), "--", "sh", "-c", "exit 3"])
+        .status()
+        .unwrap();
+    assert_eq!(code.code(), Some(3), "the command's exit status is kept");
+    let out = armorlet()
+        .args(["node", "exec", "--data-dir"])
+        .arg(c.data())
+        .args(["no-such-node", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("node \"no-such-node\" has never run on this machine"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Delete everything, stop: nothing of the three nodes' networks remains.
     c.kubectl_ok(&["delete", "svc", "echo"]);

@@ -22,6 +22,16 @@ fn echo_pod() -> String {
     )
 }
 
+/// [`echo_pod`] with `hostPort: port` for its container port (the CNI portmap plugin).
+fn echo_pod_with_host_port(port: u16) -> String {
+    echo_pod().replace(
+        "    securityContext:",
+        &format!(
+            "    ports:\n    - containerPort: 5678\n      hostPort: {port}\n    securityContext:"
+        ),
+    )
+}
+
 /// A plain HTTP/1.0 GET of `/` at `addr`: the response body.
 fn http_get(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
@@ -80,7 +90,8 @@ fn pod_ip_service_nodeport_and_cleanup() {
         .unwrap()
         .to_owned();
 
-    c.apply(&echo_pod());
+    let host_port = 20000 + u16::from(index);
+    c.apply(&echo_pod_with_host_port(host_port));
     let pod = c.wait_running("echo");
     let pod_ip = pod["status"]["podIP"].as_str().expect("podIP").to_owned();
     assert!(
@@ -97,6 +108,14 @@ fn pod_ip_service_nodeport_and_cleanup() {
         "the pod answers on its IP"
     );
 
+    // hostPort, through the portmap plugin: on the node's address and on 127.0.0.1.
+    for addr in [
+        format!("{node_ip}:{host_port}"),
+        format!("127.0.0.1:{host_port}"),
+    ] {
+        assert_eq!(http_get(&addr).as_deref(), Some(BODY), "hostPort at {addr}");
+    }
+
     // kubectl expose: a NodePort Service, its endpoints, and the three ways in.
     let out = c.kubectl_ok(&["expose", "pod/echo", "--type", "NodePort", "--port", "5678"]);
     assert_eq!(out.trim(), "service/echo exposed");
@@ -112,18 +131,21 @@ fn pod_ip_service_nodeport_and_cleanup() {
         "{table_text}"
     );
     let eps = c.wait_for("endpoints of echo", || {
-        let out = c.kubectl_ok(&["get", "endpoints", "echo"]);
+        // Not found until the endpoints controller's next pass.
+        let out = c.kubectl(&["get", "endpoints", "echo"]);
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
         out.contains(&format!("{pod_ip}:5678")).then_some(out)
     });
     assert!(eps.starts_with("NAME"), "{eps}");
     // The EndpointSlice beside it, as `kubectl get endpointslices` prints it.
     let slices = c.wait_for("the EndpointSlice of echo", || {
-        let out = c.kubectl_ok(&[
+        let out = c.kubectl(&[
             "get",
             "endpointslices",
             "-l",
             "kubernetes.io/service-name=echo",
         ]);
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
         out.contains(&pod_ip).then_some(out)
     });
     let header: Vec<&str> = slices.lines().next().unwrap().split_whitespace().collect();
@@ -189,6 +211,12 @@ fn pod_ip_service_nodeport_and_cleanup() {
             .unwrap_or(false);
         (!reserved && bridge_ports(&bridge).is_empty()).then_some(())
     });
+
+    assert_eq!(
+        http_get(&format!("{node_ip}:{host_port}")),
+        None,
+        "the hostPort outlived its pod"
+    );
 
     // A clean stop removes the node's table and bridge.
     c.stop();
@@ -293,4 +321,73 @@ fn create_expose_delete_cycles_leave_nothing() {
     assert_eq!(nft_table(&format!("armorlet-{index}")), None);
     assert!(!link_exists(&format!("armorlet{index}")));
     eprintln!("{cycles} create/expose/delete cycles: nothing left");
+}
+
+/// The seccomp tutorial's NodePort flow: the audit, fine-grained and RuntimeDefault pods
+/// (http-echo, the tutorial's manifests but for the offline image), each exposed with
+/// `kubectl expose pod/NAME --type NodePort --port 5678` and reached on the node's address;
+/// the audit pod's syscalls while serving are in `armorlet audit`.
+#[test]
+fn seccomp_tutorial_pods_behind_node_ports() {
+    let c = Cluster::new("crun");
+    let pod = |name: &str, profile: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  securityContext:\n    seccompProfile:\n      {profile}\n  containers:\n  - name: test-container\n    image: hashicorp/http-echo:0.2.3\n    args:\n    - \"-text=just made some syscalls!\"\n    securityContext:\n      allowPrivilegeEscalation: false\n"
+        )
+    };
+    let manifests = [
+        pod(
+            "audit-pod",
+            "type: Localhost\n      localhostProfile: profiles/audit.json",
+        ),
+        pod(
+            "fine-pod",
+            "type: Localhost\n      localhostProfile: profiles/fine-grained.json",
+        ),
+        pod("default-pod", "type: RuntimeDefault"),
+    ];
+    c.apply(&manifests.join("---\n"));
+    let node = c.kubectl_json(&["get", "node", &hostname()]).expect("node");
+    let node_ip = node["status"]["addresses"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["audit-pod", "fine-pod", "default-pod"] {
+        c.wait_running(name);
+        let out = c.kubectl_ok(&[
+            "expose",
+            &format!("pod/{name}"),
+            "--type",
+            "NodePort",
+            "--port",
+            "5678",
+        ]);
+        assert_eq!(out.trim(), format!("service/{name} exposed"));
+        let svc = c.kubectl_json(&["get", "service", name]).unwrap();
+        let port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+        let body = c.wait_for(&format!("curl {node_ip}:{port} ({name})"), || {
+            http_get(&format!("{node_ip}:{port}")).filter(|b| b == BODY)
+        });
+        assert_eq!(body, BODY);
+    }
+    let audit = c.wait_for("the audit pod's syscalls while serving", || {
+        let out = armorlet()
+            .args(["audit", "--pod", "audit-pod", "--data-dir"])
+            .arg(c.data())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.contains("syscall_name=accept4") && text.contains("syscall_name=write"))
+            .then_some(text)
+    });
+    assert!(
+        audit
+            .lines()
+            .filter(|l| l.contains("syscall_name="))
+            .all(|l| l.ends_with("pod=default/audit-pod container=test-container")),
+        "{audit}"
+    );
+    for name in ["audit-pod", "fine-pod", "default-pod"] {
+        c.kubectl_ok(&["delete", "service", name]);
+    }
 }

@@ -68,6 +68,13 @@ pub struct NodeConfig {
     pub apparmor_profiles_dir: Option<PathBuf>,
 }
 
+/// The network namespace the node in `node_dir` (`D/nodes/<name>`) runs in, when it has
+/// its own (`armorlet node exec` enters it).
+pub fn node_netns(node_dir: &std::path::Path) -> Option<PathBuf> {
+    let path = std::fs::read_to_string(node_dir.join(network::NETNS_FILE)).ok()?;
+    Some(PathBuf::from(path.trim())).filter(|p| p.exists())
+}
+
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
 pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let client = client_from_kubeconfig(&cfg.kubeconfig).await?;

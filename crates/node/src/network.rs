@@ -16,11 +16,15 @@ use kube::Api;
 
 use crate::{NodeConfig, NodeError};
 
+/// `D/nodes/<node>/netns`: the path of the node's network namespace, while it has one.
+pub const NETNS_FILE: &str = "netns";
+
 /// The node's CNI runner, in the node's own network namespace when it has one.
 #[derive(Debug, Clone)]
 pub struct Network {
     cni: Cni,
     netns: Option<NodeNetns>,
+    node_dir: std::path::PathBuf,
 }
 
 impl Network {
@@ -30,16 +34,24 @@ impl Network {
     pub fn new(cfg: &NodeConfig) -> Result<Network, NodeError> {
         let node_dir = cfg.data_dir.join("nodes").join(&cfg.name);
         let config = CniConfig::for_node(&node_dir, cfg.node_index);
+        let marker = node_dir.join(NETNS_FILE);
         let netns = if cfg.own_netns {
-            Some(
-                NodeNetns::ensure(cfg.node_index, &config.pod_cidr)
-                    .map_err(|e| NodeError::Network(e.to_string()))?,
-            )
+            let ns = NodeNetns::ensure(cfg.node_index, &config.pod_cidr)
+                .map_err(|e| NodeError::Network(e.to_string()))?;
+            std::fs::create_dir_all(&node_dir)
+                .and_then(|()| std::fs::write(&marker, ns.path().to_string_lossy().as_bytes()))
+                .map_err(|e| NodeError::Network(format!("{}: {e}", marker.display())))?;
+            Some(ns)
         } else {
+            let _ = std::fs::remove_file(&marker);
             None
         };
         let cni = Cni::new(config).map_err(|e| NodeError::Network(e.to_string()))?;
-        Ok(Network { cni, netns })
+        Ok(Network {
+            cni,
+            netns,
+            node_dir,
+        })
     }
 
     /// The node's own network namespace, if it has one.
@@ -89,8 +101,11 @@ impl Network {
             tracing::warn!(error = %e, "cannot remove the node bridge");
         }
         if let Some(ns) = &self.netns {
-            if let Err(e) = ns.remove() {
-                tracing::warn!(error = %e, "cannot remove the node's network namespace");
+            match ns.remove() {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(self.node_dir.join(NETNS_FILE));
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot remove the node's network namespace"),
             }
         }
     }

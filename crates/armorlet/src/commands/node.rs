@@ -64,13 +64,17 @@ pub struct AgentFlags {
 
 /// Flags of `armorlet node`.
 #[derive(Debug, clap::Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Instead of running an agent: commands about the nodes of this machine.
+    #[command(subcommand)]
+    pub action: Option<Action>,
     /// kubeconfig of the API server.
-    #[arg(long)]
-    pub kubeconfig: PathBuf,
+    #[arg(long, required = true)]
+    pub kubeconfig: Option<PathBuf>,
     /// The node's name.
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required = true)]
+    pub name: Option<String>,
     /// armorlet's data directory (images, runtime state).
     #[arg(long, default_value = "/var/lib/armorlet")]
     pub data_dir: PathBuf,
@@ -204,12 +208,71 @@ impl AgentFlags {
     }
 }
 
-/// Runs the agent until SIGINT/SIGTERM.
+/// `armorlet node exec` and friends.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Run a command in a node's view of the machine (its network namespace), in place of
+    /// the tutorials' `ssh NODE` / `docker exec NODE`: `armorlet node exec vm-2 -- curl
+    /// localhost:30000`.
+    Exec(ExecArgs),
+}
+
+/// Flags of `armorlet node exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// armorlet's data directory.
+    #[arg(long, default_value = "/var/lib/armorlet")]
+    pub data_dir: PathBuf,
+    /// The node (as `kubectl get nodes` names it).
+    pub node: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Enters the node's network namespace (when it has one) and execs the command; its exit
+/// status becomes ours (127 when it cannot be started, as a shell reports).
+fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let node_dir = args.data_dir.join("nodes").join(&args.node);
+    if !node_dir.is_dir() {
+        anyhow::bail!(
+            "node {:?} has never run on this machine (no {})",
+            args.node,
+            node_dir.display()
+        );
+    }
+    if let Some(netns) = armorlet_node::node_netns(&node_dir) {
+        let file = std::fs::File::open(&netns)
+            .with_context(|| format!("node {:?}: opening {}", args.node, netns.display()))?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .with_context(|| format!("node {:?}: entering {}", args.node, netns.display()))?;
+    }
+    let err = std::process::Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .exec();
+    eprintln!(
+        "armorlet: cannot run {}: {err}",
+        args.command[0].to_string_lossy()
+    );
+    Ok(ExitCode::from(127))
+}
+
+/// Runs the agent until SIGINT/SIGTERM (or the subcommand).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(Action::Exec(e)) = args.action {
+        return exec(e);
+    }
+    let (Some(name), Some(kubeconfig)) = (args.name, args.kubeconfig) else {
+        anyhow::bail!("--name and --kubeconfig are required to run a node agent");
+    };
     super::up::init_tracing();
     let cfg = args.agent.config(
-        args.name,
-        args.kubeconfig,
+        name,
+        kubeconfig,
         args.data_dir,
         args.emulated_version,
         args.node_api_listen,

@@ -319,18 +319,28 @@ impl Drop for Cluster {
     }
 }
 
-/// The first of `nodes` node indexes for a new cluster: consecutive within a test binary,
-/// from a base between 10 and 240 picked by the process id, so test binaries (and a user's
-/// cluster at index 0) running side by side rarely meet. At most 10 indexes per binary.
+/// The first of `nodes` consecutive node indexes for a new cluster, from 10 up (0 is left to
+/// a user's cluster). Each index is held through a lock file for the life of the test
+/// process, so test binaries running side by side never share a bridge, pod CIDR or Service
+/// rules table.
 fn next_node_index(nodes: u8) -> u8 {
-    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-    let base = 10 + (std::process::id() % 24) as u8 * 10;
-    let offset = NEXT.fetch_add(nodes, std::sync::atomic::Ordering::Relaxed);
-    assert!(
-        offset + nodes <= 10,
-        "more than 10 nodes in one test binary"
-    );
-    base + offset
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let mut held = HELD.lock().unwrap();
+    let dir = std::env::temp_dir().join("armorlet-test-node-index");
+    std::fs::create_dir_all(&dir).unwrap();
+    'first: for first in 10..=250u8 - nodes {
+        let mut locks = Vec::new();
+        for i in first..first + nodes {
+            let file = std::fs::File::create(dir.join(i.to_string())).unwrap();
+            if file.try_lock().is_err() {
+                continue 'first;
+            }
+            locks.push(file);
+        }
+        held.extend(locks);
+        return first;
+    }
+    panic!("no free node index between 10 and 250");
 }
 
 /// The static confine helper (Landlock AppArmor backend), built once per test binary with
