@@ -202,6 +202,34 @@ fn tutorial_at_1_22_with_landlock() {
         node["metadata"]["labels"]["apparmor.armorlet.io/k8s-apparmor-example-deny-write"],
         "enforce"
     );
+    // The same, exactly, from the API server (`armorlet apparmor status --kubeconfig`).
+    let status = c.wait_for("the node's published AppArmor state", || {
+        let out = armorlet()
+            .args(["apparmor", "status", "--kubeconfig"])
+            .arg(c.kubeconfig())
+            .args(["--node", &hostname()])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("k8s-apparmor-example-deny-write")
+            .then_some(text)
+    });
+    let lines: Vec<&str> = status.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("node {}: AppArmor enforced by Landlock", hostname())
+    );
+    let enforce = lines
+        .iter()
+        .position(|l| l.ends_with("profiles are in enforce mode."))
+        .unwrap();
+    assert!(
+        lines[enforce + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("   "))
+            .any(|l| l.trim() == "k8s-apparmor-example-deny-write"),
+        "{status}"
+    );
     let events = events_of(&c, "hello-apparmor");
     let tightened = events
         .iter()

@@ -214,6 +214,47 @@ fn start_apparmor(cfg: &NodeConfig) -> Result<armorlet_landlock::AppArmorNode, N
     Ok(node)
 }
 
+/// What a node publishes about AppArmor (`armorlet apparmor status --kubeconfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAppArmor {
+    /// The node's name.
+    pub name: String,
+    /// `kernel`, `landlock` or `none`; `None` when the node does not say (not an armorlet
+    /// node, or its agent has not published yet).
+    pub backend: Option<String>,
+    /// Loaded profiles and their modes.
+    pub profiles: std::collections::BTreeMap<String, String>,
+}
+
+/// The AppArmor state the nodes (or node `only`) publish through the API server: the
+/// backend and the exact loaded profiles, from the node annotations the agent keeps.
+pub async fn apparmor_status(
+    kubeconfig: &std::path::Path,
+    only: Option<&str>,
+) -> Result<Vec<NodeAppArmor>, NodeError> {
+    use k8s_openapi::api::core::v1::Node;
+    let client = client_from_kubeconfig(kubeconfig).await?;
+    let nodes: kube::Api<Node> = kube::Api::all(client);
+    let list = match only {
+        Some(name) => vec![nodes.get(name).await?],
+        None => nodes.list(&Default::default()).await?.items,
+    };
+    Ok(list
+        .into_iter()
+        .map(|n| {
+            let ann = n.metadata.annotations.unwrap_or_default();
+            NodeAppArmor {
+                name: n.metadata.name.unwrap_or_default(),
+                backend: ann.get(node::BACKEND_ANNOTATION).cloned(),
+                profiles: ann
+                    .get(node::PROFILES_ANNOTATION)
+                    .and_then(|j| serde_json::from_str(j).ok())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
 async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, NodeError> {
     let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| NodeError::Kubeconfig {
         path: path.to_owned(),

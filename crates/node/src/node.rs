@@ -31,14 +31,23 @@ pub struct NodeReporter {
     apparmor: Arc<AppArmorNode>,
     /// `spec.podCIDR`.
     pod_cidr: String,
-    /// The profile labels last published (`None`: not yet).
-    published: Arc<std::sync::Mutex<Option<BTreeMap<String, String>>>>,
+    /// The profile labels and annotations last published (`None`: not yet).
+    published: Arc<std::sync::Mutex<Option<Published>>>,
 }
+
+/// What was last published: the profile labels and the profiles annotation.
+type Published = (BTreeMap<String, String>, String);
 
 /// Prefix of the node labels naming the AppArmor profiles loaded on the node
 /// (value: the mode, `enforce` or `complain`), so pods can select nodes with
 /// `nodeSelector` as the AppArmor tutorial suggests.
 pub const PROFILE_LABEL_PREFIX: &str = "apparmor.armorlet.io/";
+
+/// Node annotation holding the exact loaded profiles as JSON (`{"name": "mode"}`; labels
+/// must shorten or drop some names), read by `armorlet apparmor status --node`.
+pub const PROFILES_ANNOTATION: &str = "apparmor.armorlet.io/profiles";
+/// Node annotation naming the AppArmor backend: `kernel`, `landlock` or `none`.
+pub const BACKEND_ANNOTATION: &str = "apparmor.armorlet.io/backend";
 
 impl NodeReporter {
     /// A reporter for the configured node; `runtime_version` is e.g. `crun://1.8.1`.
@@ -63,11 +72,15 @@ impl NodeReporter {
     /// Publishes the profile labels when the loaded profiles changed since the
     /// last call (cheap otherwise: one read of the profiles list).
     pub async fn sync_profile_labels(&self) {
-        let want = profile_labels(&self.apparmor.loaded_profiles());
+        let profiles = self.apparmor.loaded_profiles();
+        let want = (
+            profile_labels(&profiles),
+            serde_json::to_string(&profiles).unwrap_or_default(),
+        );
         if self.published.lock().expect("labels lock").as_ref() == Some(&want) {
             return;
         }
-        match self.patch_profile_labels(&want).await {
+        match self.patch_profile_labels(&want.0, &want.1).await {
             Ok(()) => *self.published.lock().expect("labels lock") = Some(want),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot update the node's AppArmor profile labels")
@@ -79,6 +92,7 @@ impl NodeReporter {
     async fn patch_profile_labels(
         &self,
         want: &BTreeMap<String, String>,
+        profiles_json: &str,
     ) -> Result<(), kube::Error> {
         let node = self.nodes().get(&self.cfg.name).await?;
         let mut labels = serde_json::Map::new();
@@ -90,7 +104,13 @@ impl NodeReporter {
         for (k, v) in want {
             labels.insert(k.clone(), Value::String(v.clone()));
         }
-        let patch = json!({"metadata": {"labels": labels}});
+        let backend = match self.apparmor.backend() {
+            armorlet_landlock::BackendKind::Kernel => "kernel",
+            armorlet_landlock::BackendKind::Landlock => "landlock",
+            armorlet_landlock::BackendKind::None => "none",
+        };
+        let patch = json!({"metadata": {"labels": labels, "annotations": {
+            PROFILES_ANNOTATION: profiles_json, BACKEND_ANNOTATION: backend}}});
         self.nodes()
             .patch(
                 &self.cfg.name,

@@ -11,6 +11,35 @@ use super::load::Target;
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    /// Ask the API server instead of this machine: what each node (or `--node`) publishes
+    /// about AppArmor (any node, also one on another machine).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+/// `--kubeconfig`: the nodes' published state.
+fn from_api(kubeconfig: &std::path::Path, node: Option<&str>) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let nodes = rt
+        .block_on(armorlet_node::apparmor_status(kubeconfig, node))
+        .context("reading the nodes from the API server")?;
+    for n in nodes {
+        match n.backend.as_deref() {
+            Some("kernel") => println!("node {}: apparmor module is loaded.", n.name),
+            Some("landlock") => println!("node {}: AppArmor enforced by Landlock", n.name),
+            Some(_) => println!("node {}: AppArmor is not enabled on the node", n.name),
+            None => println!(
+                "node {}: publishes no AppArmor state (not an armorlet node?)",
+                n.name
+            ),
+        }
+        print_modes(&n.profiles);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_modes(profiles: &BTreeMap<String, String>) {
@@ -29,6 +58,9 @@ fn print_modes(profiles: &BTreeMap<String, String>) {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(kc) = &args.kubeconfig {
+        return from_api(kc, args.target.node.as_deref());
+    }
     if args.target.kernel()? {
         println!("apparmor module is loaded.");
         let profiles = host::read_profiles(&args.target.apparmor_fs.join("profiles"))?;
