@@ -116,6 +116,16 @@ fn three_nodes_with_their_own_networks() {
             "{client} to the echo pod: {out:?}"
         );
     }
+    // Pod to node: each client connects to its node's API port on the node's address (the
+    // TLS server drops the plain-text line at once; busybox nc has no -z).
+    for (client, ip) in [("client-1", &ips[0]), ("client-2", &ips[1])] {
+        let script = format!("echo hello | nc -w 5 {ip} {}", c.api_port);
+        let out = c.kubectl(&["exec", client, "--", "sh", "-c", &script]);
+        assert!(
+            out.status.success(),
+            "{client} cannot reach its node at {ip}:10250"
+        );
+    }
     let logs = c.kubectl_ok(&["logs", "echo"]);
     assert!(logs.contains("GET /"), "{logs}");
 
