@@ -417,7 +417,15 @@ async fn aggregated_discovery_is_served_with_its_content_type() {
         .iter()
         .map(|g| g["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(groups, ["apps", "coordination.k8s.io", "events.k8s.io"]);
+    assert_eq!(
+        groups,
+        [
+            "apps",
+            "coordination.k8s.io",
+            "discovery.k8s.io",
+            "events.k8s.io"
+        ]
+    );
     let (_, legacy) = s.get("/api").await;
     assert_eq!(legacy["kind"], "APIVersions");
     let (_, list) = s.get("/apis/apps/v1").await;

@@ -230,6 +230,46 @@ fn tutorial_at_1_22_with_landlock() {
             .any(|l| l.trim() == "k8s-apparmor-example-deny-write"),
         "{status}"
     );
+    // The tutorial's prerequisites as a table (`armorlet node check`).
+    let out = armorlet()
+        .args(["node", "check", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "NODE",
+            "READY",
+            "KUBELET",
+            "RUNTIME",
+            "APPARMOR MODULE",
+            "ENFORCED BY",
+            "PROFILES"
+        ]
+    );
+    assert_eq!(
+        rows[1][..3],
+        [hostname().as_str(), "True", "v1.22.0"],
+        "{table}"
+    );
+    assert!(rows[1][3].starts_with("crun://"), "{table}");
+    assert_eq!(rows[1][4..6], ["not loaded", "Landlock"], "{table}");
+    assert!(
+        rows[1][6].contains("k8s-apparmor-example-deny-write (enforce)"),
+        "{table}"
+    );
     let events = events_of(&c, "hello-apparmor");
     let tightened = events
         .iter()

@@ -87,6 +87,24 @@ fn three_nodes_with_their_own_networks() {
         );
         ips.push(ip);
     }
+    // Without the confine helper (not installed next to the test binary) no node can
+    // enforce AppArmor: `armorlet node check` says so for each, and fails.
+    let out = armorlet()
+        .args(["node", "check", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert_eq!(table.lines().count(), 4, "{table}");
+    for name in &names {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.contains("nothing")),
+            "{table}"
+        );
+    }
     let wide = c.kubectl_ok(&["get", "nodes", "-o", "wide"]);
     for ip in &ips {
         assert!(wide.contains(ip.as_str()), "{wide}");

@@ -224,6 +224,12 @@ pub struct NodeAppArmor {
     pub backend: Option<String>,
     /// Loaded profiles and their modes.
     pub profiles: std::collections::BTreeMap<String, String>,
+    /// `status.nodeInfo.kubeletVersion`.
+    pub kubelet_version: String,
+    /// `status.nodeInfo.containerRuntimeVersion`.
+    pub container_runtime: String,
+    /// Whether the Ready condition is True.
+    pub ready: bool,
 }
 
 /// The AppArmor state the nodes (or node `only`) publish through the API server: the
@@ -243,7 +249,17 @@ pub async fn apparmor_status(
         .into_iter()
         .map(|n| {
             let ann = n.metadata.annotations.unwrap_or_default();
+            let status = n.status.unwrap_or_default();
+            let info = status.node_info.unwrap_or_default();
+            let ready = status
+                .conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
             NodeAppArmor {
+                kubelet_version: info.kubelet_version,
+                container_runtime: info.container_runtime_version,
+                ready,
                 name: n.metadata.name.unwrap_or_default(),
                 backend: ann.get(node::BACKEND_ANNOTATION).cloned(),
                 profiles: ann

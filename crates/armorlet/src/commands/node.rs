@@ -215,6 +215,89 @@ pub enum Action {
     /// the tutorials' `ssh NODE` / `docker exec NODE`: `armorlet node exec vm-2 -- curl
     /// localhost:30000`.
     Exec(ExecArgs),
+    /// The AppArmor tutorial's prerequisites, per node, as a table: kubelet version, whether
+    /// the AppArmor module is loaded, which backend enforces profiles, the runtime, and the
+    /// loaded profiles (from what each node publishes to the API server).
+    Check(CheckArgs),
+}
+
+/// Flags of `armorlet node check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// kubeconfig of the API server.
+    #[arg(long, default_value = "/var/lib/armorlet/kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// Only this node.
+    pub node: Option<String>,
+}
+
+/// `armorlet node check`: one row per node; exit 1 when a node cannot enforce AppArmor
+/// profiles (the tutorial's prerequisites are not met there).
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let nodes = rt
+        .block_on(armorlet_node::apparmor_status(
+            &args.kubeconfig,
+            args.node.as_deref(),
+        ))
+        .context("reading the nodes from the API server")?;
+    let mut rows = vec![[
+        "NODE".to_owned(),
+        "READY".to_owned(),
+        "KUBELET".to_owned(),
+        "RUNTIME".to_owned(),
+        "APPARMOR MODULE".to_owned(),
+        "ENFORCED BY".to_owned(),
+        "PROFILES".to_owned(),
+    ]];
+    let mut all_enforce = true;
+    for n in &nodes {
+        let (module, backend) = match n.backend.as_deref() {
+            Some("kernel") => ("loaded", "AppArmor LSM"),
+            Some("landlock") => ("not loaded", "Landlock"),
+            Some(_) => ("not loaded", "nothing"),
+            None => ("unknown", "unknown"),
+        };
+        all_enforce &= matches!(n.backend.as_deref(), Some("kernel" | "landlock"));
+        let profiles = if n.profiles.is_empty() {
+            "<none>".to_owned()
+        } else {
+            n.profiles
+                .iter()
+                .map(|(p, m)| format!("{p} ({m})"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        rows.push([
+            n.name.clone(),
+            if n.ready { "True" } else { "False" }.to_owned(),
+            n.kubelet_version.clone(),
+            n.container_runtime.clone(),
+            module.to_owned(),
+            backend.to_owned(),
+            profiles,
+        ]);
+    }
+    // kubectl's table layout: columns padded to the widest cell plus three spaces.
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+    Ok(if all_enforce {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Flags of `armorlet node exec`.
@@ -263,8 +346,10 @@ fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs the agent until SIGINT/SIGTERM (or the subcommand).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(Action::Exec(e)) = args.action {
-        return exec(e);
+    match args.action {
+        Some(Action::Exec(e)) => return exec(e),
+        Some(Action::Check(c)) => return check(c),
+        None => {}
     }
     let (Some(name), Some(kubeconfig)) = (args.name, args.kubeconfig) else {
         anyhow::bail!("--name and --kubeconfig are required to run a node agent");
