@@ -234,15 +234,7 @@ fn nodeport(c: &Cluster, n: usize) -> Vec<String> {
     let svc = c.kubectl_json(&["get", "svc", "bench-echo"]).unwrap();
     let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     let node = c.kubectl_json(&["get", "node", &hostname()]).unwrap();
-    let node_ip = node["status"]["addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "InternalIP")
-        .unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let node_ip = internal_ip(&node);
     let direct: std::net::SocketAddr = format!("{}:5678", pod["status"]["podIP"].as_str().unwrap())
         .parse()
         .unwrap();

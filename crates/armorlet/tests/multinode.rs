@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use std::process::Command;
-use std::time::Duration;
 
 const BODY: &str = "just made some syscalls!";
 
@@ -41,17 +40,6 @@ fn get_from(c: &Cluster, client: &str, addr: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn http_get(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut conn =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut out = String::new();
-    conn.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned())
-}
-
 #[test]
 fn three_nodes_with_their_own_networks() {
     let mut c = Cluster::with_args("crun", &["--nodes", "3"]);
@@ -70,15 +58,7 @@ fn three_nodes_with_their_own_networks() {
                 .then_some(n)
         });
         let index = first + i as u8;
-        let ip = node["status"]["addresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["type"] == "InternalIP")
-            .unwrap()["address"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let ip = internal_ip(&node);
         assert_eq!(ip, format!("172.31.0.{}", index + 2), "{name}");
         assert_eq!(node["spec"]["podCIDR"], format!("10.244.{index}.0/24"));
         assert!(

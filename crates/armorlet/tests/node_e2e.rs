@@ -363,17 +363,3 @@ spec:
     let logs = c.kubectl_ok(&["logs", "probe-pod", "-c", "web"]);
     assert_eq!(logs, "serving on 8080\n");
 }
-
-/// A plain HTTP/1.0 GET of `/` at `addr`; the response, headers and body.
-fn http_get(addr: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect_timeout(
-        &addr.parse().map_err(std::io::Error::other)?,
-        Duration::from_secs(5),
-    )?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    conn.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-    let mut out = String::new();
-    conn.read_to_string(&mut out)?;
-    Ok(out)
-}

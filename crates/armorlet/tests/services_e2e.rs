@@ -32,18 +32,6 @@ fn echo_pod_with_host_port(port: u16) -> String {
     )
 }
 
-/// A plain HTTP/1.0 GET of `/` at `addr`: the response body.
-fn http_get(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut conn =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut out = String::new();
-    conn.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned())
-}
-
 fn nft_table(table: &str) -> Option<String> {
     let out = Command::new("nft")
         .args(["list", "table", "ip", table])
@@ -80,15 +68,7 @@ fn pod_ip_service_nodeport_and_cleanup() {
     let cidr = format!("10.244.{index}.0/24");
     assert_eq!(node["spec"]["podCIDR"], cidr.as_str());
     assert_eq!(node["spec"]["podCIDRs"][0], cidr.as_str());
-    let node_ip = node["status"]["addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "InternalIP")
-        .expect("an InternalIP address")["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let node_ip = internal_ip(&node);
 
     let host_port = 20000 + u16::from(index);
     c.apply(&echo_pod_with_host_port(host_port));
@@ -283,10 +263,7 @@ fn create_expose_delete_cycles_leave_nothing() {
         .unwrap_or(20);
     let mut c = Cluster::new("crun");
     let node = c.kubectl_json(&["get", "node", &hostname()]).expect("node");
-    let node_ip = node["status"]["addresses"][0]["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let node_ip = internal_ip(&node);
     for i in 0..cycles {
         c.apply(&echo_pod().replace("name: echo", &format!("name: echo-{i}")));
         c.wait_running(&format!("echo-{i}"));
@@ -348,10 +325,7 @@ fn seccomp_tutorial_pods_behind_node_ports() {
     ];
     c.apply(&manifests.join("---\n"));
     let node = c.kubectl_json(&["get", "node", &hostname()]).expect("node");
-    let node_ip = node["status"]["addresses"][0]["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let node_ip = internal_ip(&node);
     for name in ["audit-pod", "fine-pod", "default-pod"] {
         c.wait_running(name);
         let out = c.kubectl_ok(&[

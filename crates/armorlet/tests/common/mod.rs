@@ -319,6 +319,31 @@ impl Drop for Cluster {
     }
 }
 
+/// `GET /` on a new connection (HTTP/1.0, 3 s timeouts): the response body, trimmed; `None`
+/// when the request fails.
+pub fn http_get(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    conn.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned())
+}
+
+/// The `InternalIP` address of a Node object.
+pub fn internal_ip(node: &Value) -> String {
+    node["status"]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .expect("the node has an InternalIP address")
+        .to_owned()
+}
+
 /// The first of `nodes` consecutive node indexes for a new cluster, from 10 up (0 is left to
 /// a user's cluster). Each index is held through a lock file for the life of the test
 /// process, so test binaries running side by side never share a bridge, pod CIDR or Service
