@@ -731,6 +731,17 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
         let name = meta_str(obj, "name").to_string();
         obj["spec"]["externalTrafficPolicy"] = json!("Cluster");
         let mut taken = used_ports;
+        let bad_port = |i: usize, message: String| {
+            ApiError::invalid(
+                "Service",
+                &name,
+                vec![crate::error::Cause {
+                    reason: "FieldValueInvalid",
+                    message,
+                    field: format!("spec.ports[{i}].nodePort"),
+                }],
+            )
+        };
         let ports = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut);
         for (i, p) in ports.into_iter().flatten().enumerate() {
             match p.get("nodePort").and_then(Value::as_i64) {
@@ -738,31 +749,19 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
                     let range = &state.service_ranges.node_ports;
                     if !range.contains(&n) {
                         // pkg/registry/core/service/portallocator: ErrNotInRange.
-                        return Err(ApiError::invalid(
-                            "Service",
-                            &name,
-                            vec![crate::error::Cause {
-                                reason: "FieldValueInvalid",
-                                message: format!(
-                                    "Invalid value: {n}: provided port is not in the valid range. The range of valid ports is {}-{}",
-                                    range.start(),
-                                    range.end()
-                                ),
-                                field: format!("spec.ports[{i}].nodePort"),
-                            }],
+                        return Err(bad_port(
+                            i,
+                            format!(
+                                "Invalid value: {n}: provided port is not in the valid range. The range of valid ports is {}-{}",
+                                range.start(),
+                                range.end()
+                            ),
                         ));
                     }
                     if taken.contains(&n) {
-                        return Err(ApiError::invalid(
-                            "Service",
-                            &name,
-                            vec![crate::error::Cause {
-                                reason: "FieldValueInvalid",
-                                message: format!(
-                                    "Invalid value: {n}: provided port is already allocated"
-                                ),
-                                field: format!("spec.ports[{i}].nodePort"),
-                            }],
+                        return Err(bad_port(
+                            i,
+                            format!("Invalid value: {n}: provided port is already allocated"),
                         ));
                     }
                     taken.insert(n);
