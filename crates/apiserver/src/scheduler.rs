@@ -223,10 +223,15 @@ pub fn record_event(
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let name = pod["metadata"]["name"].as_str().unwrap_or("");
     let now = armorlet_store::time::now_rfc3339();
+    // client-go's recorder names events `<object>.<hex UnixNano>` (tools/record/event.go
+    // makeEvent), so a list (and `kubectl get events`) is in the order they happened.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let event = json!({
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": format!("{name}.{}", &uuid::Uuid::new_v4().simple().to_string()[..16]), "namespace": ns},
+        "metadata": {"name": format!("{name}.{nanos:x}"), "namespace": ns},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
                            "uid": pod["metadata"]["uid"], "resourceVersion": pod["metadata"]["resourceVersion"]},
         "reason": reason,

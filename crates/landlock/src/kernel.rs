@@ -121,6 +121,12 @@ pub fn load(file: &Path) -> Result<(), LandlockError> {
     run_parser(&["-r", &file.display().to_string()], None)
 }
 
+/// [`load`] for policy text from standard input (`apparmor_parser -r` reading stdin).
+pub fn load_text(text: &str, source_dir: &Path) -> Result<(), LandlockError> {
+    crate::registry::parse_policy(text, Path::new("<stdin>"), source_dir)?;
+    run_parser(&["-r"], Some(text))
+}
+
 /// Loads the generated runtime default profile.
 pub fn load_runtime_default() -> Result<(), LandlockError> {
     run_parser(&["-r"], Some(&runtime_default_profile()))

@@ -123,6 +123,21 @@ impl Registry {
             .unwrap_or(Path::new("."))
             .canonicalize()
             .map_err(|e| LandlockError::io(file, e))?;
+        self.load_text(&text, file, &source_dir, approximate)
+    }
+
+    /// [`Registry::load_file`] for policy text read elsewhere (standard input, as
+    /// `apparmor_parser` reads it): `file` names it in messages, relative `#include`s resolve
+    /// in `source_dir`.
+    pub fn load_text(
+        &self,
+        text: &str,
+        file: &Path,
+        source_dir: &Path,
+        approximate: bool,
+    ) -> Result<Vec<LoadedProfile>, LandlockError> {
+        let text = text.to_owned();
+        let source_dir = source_dir.to_path_buf();
         let policy = parse_policy(&text, file, &source_dir)?;
         if policy.profiles.is_empty() {
             return Err(LandlockError::Parse {

@@ -28,4 +28,7 @@ pub enum NodeError {
     /// The AppArmor backend cannot be started.
     #[error("AppArmor: {0}")]
     AppArmor(String),
+    /// The node's configuration (its view, its directories) is unusable.
+    #[error("node configuration: {0}")]
+    Config(String),
 }

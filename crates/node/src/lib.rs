@@ -22,11 +22,13 @@ mod probes;
 mod spec;
 mod status;
 mod time;
+pub mod view;
 mod volumes;
 mod watch;
 mod worker;
 
 pub use error::NodeError;
+pub use view::{NodeView, ViewMount};
 
 use armorlet_runtime::{Runtime, RuntimeConfig, RuntimeKind};
 use std::future::Future;
@@ -66,6 +68,12 @@ pub struct NodeConfig {
     pub apparmor: armorlet_landlock::AppArmorConfig,
     /// Profiles loaded into the node's AppArmor backend when the agent starts.
     pub apparmor_profiles_dir: Option<PathBuf>,
+    /// The node's view of the filesystem (a kind config's `extraMounts`); paths the kubelet
+    /// uses (`kubelet_root_dir`, Localhost seccomp profiles, hostPath volumes) are node paths.
+    pub view: NodeView,
+    /// Labels the node registers with besides the kubelet's own (kind's node `labels`, the
+    /// kubelet's `--node-labels`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The network namespace the node in `node_dir` (`D/nodes/<name>`) runs in, when it has
@@ -75,8 +83,26 @@ pub fn node_netns(node_dir: &std::path::Path) -> Option<PathBuf> {
     Some(PathBuf::from(path.trim())).filter(|p| p.exists())
 }
 
+/// Checks the node's view, creates its kubelet root directory and saves the view for
+/// `armorlet node exec`.
+fn prepare_view(cfg: &NodeConfig) -> Result<(), NodeError> {
+    let node_dir = cfg.data_dir.join("nodes").join(&cfg.name);
+    cfg.view
+        .validate()
+        .map_err(|e| NodeError::Config(format!("node {}: view: {e}", cfg.name)))?;
+    let root = cfg.view.host_path(&cfg.kubelet_root_dir);
+    for dir in [&node_dir, &root] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| NodeError::Config(format!("creating {}: {e}", dir.display())))?;
+    }
+    cfg.view
+        .save(&node_dir)
+        .map_err(|e| NodeError::Config(format!("saving the node's view: {e}")))
+}
+
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
 pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    prepare_view(&cfg)?;
     let client = client_from_kubeconfig(&cfg.kubeconfig).await?;
     let runtime = Arc::new(open_runtime(&cfg)?);
     let images = Arc::new(

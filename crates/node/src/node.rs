@@ -190,13 +190,17 @@ impl NodeReporter {
 
     /// The well-known labels the kubelet sets (pkg/kubelet/kubelet_node_status.go `initialNode`).
     fn labels(&self) -> Value {
-        json!({
+        let mut labels = json!({
             "kubernetes.io/hostname": self.cfg.name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": go_arch(),
             "beta.kubernetes.io/os": "linux",
             "beta.kubernetes.io/arch": go_arch(),
-        })
+        });
+        for (k, v) in &self.cfg.labels {
+            labels[k] = Value::String(v.clone());
+        }
+        labels
     }
 
     fn status(&self, ready: bool) -> Value {
@@ -345,7 +349,7 @@ pub fn node_ip(cfg: &NodeConfig) -> std::net::IpAddr {
 fn capacity(cfg: &NodeConfig) -> (Value, Value) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mem_ki = meminfo_total_ki();
-    let disk = disk_bytes(&cfg.kubelet_root_dir)
+    let disk = disk_bytes(&cfg.view.host_path(&cfg.kubelet_root_dir))
         .or_else(|| disk_bytes(&cfg.data_dir))
         .unwrap_or(0);
     let capacity = json!({

@@ -79,6 +79,8 @@ pub struct SpecInput<'a> {
     pub apparmor: &'a AppArmorNode,
     /// The runtime's containers directory (the Landlock plan goes into `<dir>/<id>/`).
     pub containers_dir: &'a Path,
+    /// The node's view: Localhost seccomp profiles are node paths.
+    pub view: &'a crate::NodeView,
 }
 
 /// A container spec and what its confinement had to tighten.
@@ -101,7 +103,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
     let sc = c.security_context.as_ref();
     let privileged = input.confinement.privileged;
     let capabilities = capabilities(c, privileged);
-    let seccomp_profile = seccomp_profile(&input.confinement.seccomp)?;
+    let seccomp_profile = seccomp_profile(&input.confinement.seccomp, input.view)?;
     let host = ResolveContext::host_default();
     let seccomp_ctx =
         ResolveContext::new(host.arch, capabilities.iter().cloned(), host.kernel_version);
@@ -314,11 +316,12 @@ fn capabilities(c: &Container, privileged: bool) -> Vec<String> {
 /// stays verbatim so users can match the upstream text.
 fn seccomp_profile(
     resolved: &ResolvedSeccomp,
+    view: &crate::NodeView,
 ) -> Result<Option<armorlet_seccomp::Profile>, SpecError> {
     Ok(match resolved {
         ResolvedSeccomp::Unconfined => None,
         ResolvedSeccomp::RuntimeDefault => Some(armorlet_seccomp::runtime_default()),
-        ResolvedSeccomp::Localhost { path } => Some(load_localhost(path)?),
+        ResolvedSeccomp::Localhost { path } => Some(load_localhost(path, view)?),
     })
 }
 
@@ -334,15 +337,19 @@ fn seccomp_oci(
     })
 }
 
-fn load_localhost(path: &Path) -> Result<armorlet_seccomp::Profile, SpecError> {
+/// Reads the profile at node path `path` (messages name the node path, as the kubelet's do).
+fn load_localhost(
+    path: &Path,
+    view: &crate::NodeView,
+) -> Result<armorlet_seccomp::Profile, SpecError> {
     let p = path.display();
     let fail = |detail: String| {
         SpecError::create(format!(
             "failed to create container: cannot load seccomp profile \"{p}\": {detail}"
         ))
     };
-    let bytes =
-        std::fs::read(path).map_err(|e| fail(format!("open {p}: {}", go_errno_text(&e))))?;
+    let bytes = std::fs::read(view.host_path(path))
+        .map_err(|e| fail(format!("open {p}: {}", go_errno_text(&e))))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(fail("unexpected end of JSON input".into()));
     }
@@ -595,9 +602,12 @@ mod tests {
 
     #[test]
     fn missing_localhost_profile_message() {
-        let err = seccomp_profile(&ResolvedSeccomp::Localhost {
-            path: "/nonexistent/profiles/nope.json".into(),
-        })
+        let err = seccomp_profile(
+            &ResolvedSeccomp::Localhost {
+                path: "/nonexistent/profiles/nope.json".into(),
+            },
+            &crate::NodeView::default(),
+        )
         .unwrap_err();
         assert_eq!(err.reason, "CreateContainerError");
         assert_eq!(

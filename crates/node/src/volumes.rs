@@ -14,6 +14,7 @@ pub async fn prepare(
     pod: &Pod,
     pod_dir: &Path,
     ca_pem: &[u8],
+    view: &crate::NodeView,
 ) -> Result<BTreeMap<String, PathBuf>, String> {
     let mut out = BTreeMap::new();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -26,7 +27,8 @@ pub async fn prepare(
     {
         let dir = pod_dir.join("volumes").join(&v.name);
         let path = if let Some(hp) = &v.host_path {
-            let p = PathBuf::from(&hp.path);
+            // A hostPath is a path on the node: through the node's view.
+            let p = view.host_path(Path::new(&hp.path));
             if hp.type_.as_deref() == Some("DirectoryOrCreate") {
                 std::fs::create_dir_all(&p).map_err(|e| format!("hostPath {}: {e}", hp.path))?;
             }

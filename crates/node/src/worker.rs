@@ -443,7 +443,9 @@ impl Agent {
             .join(&self.cfg.name)
             .join("pods")
             .join(uid);
-        match crate::volumes::prepare(&self.client, pod, &pod_dir, &self.ca_pem).await {
+        match crate::volumes::prepare(&self.client, pod, &pod_dir, &self.ca_pem, &self.cfg.view)
+            .await
+        {
             Ok(v) => self.workers.get_mut(uid).expect("worker").volumes = Some(v),
             Err(msg) => {
                 self.recorder
@@ -657,6 +659,7 @@ impl Agent {
             host_ip: &self.host_ip,
             apparmor: &self.apparmor,
             containers_dir: &self.runtime.config().containers_dir,
+            view: &self.cfg.view,
         };
         let spec::Built {
             spec,

@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, short = 'n')]
     namespace: Option<String>,
     /// The data directory holding `nodes/<node>/audit.log`.
-    #[arg(long, default_value = "/var/lib/armorlet")]
+    #[arg(long, env = "ARMORLET_DATA_DIR", default_value = "/var/lib/armorlet")]
     data_dir: PathBuf,
 }
 

@@ -15,7 +15,12 @@ pub struct Args {
     #[command(subcommand)]
     command: Command,
     /// The node data directory; the store is `DATA_DIR/images`.
-    #[arg(long, global = true, default_value = "/var/lib/armorlet")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARMORLET_DATA_DIR",
+        default_value = "/var/lib/armorlet"
+    )]
     data_dir: PathBuf,
 }
 

@@ -3,6 +3,7 @@
 pub mod apparmor;
 pub mod audit;
 pub mod image;
+pub mod kind;
 pub mod monitor;
 pub mod node;
 pub mod seccomp;

@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long, required = true)]
     pub name: Option<String>,
     /// armorlet's data directory (images, runtime state).
-    #[arg(long, default_value = "/var/lib/armorlet")]
+    #[arg(long, env = "ARMORLET_DATA_DIR", default_value = "/var/lib/armorlet")]
     pub data_dir: PathBuf,
     /// Kubernetes release (1.X) whose kubelet semantics the agent emulates.
     #[arg(long, default_value = "1.32", value_name = "1.X")]
@@ -204,6 +204,8 @@ impl AgentFlags {
             own_netns: false,
             apparmor,
             apparmor_profiles_dir: self.apparmor_profiles_dir.clone(),
+            view: armorlet_node::NodeView::default(),
+            labels: Default::default(),
         })
     }
 }
@@ -225,7 +227,11 @@ pub enum Action {
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// kubeconfig of the API server.
-    #[arg(long, default_value = "/var/lib/armorlet/kubeconfig")]
+    #[arg(
+        long,
+        env = "KUBECONFIG",
+        default_value = "/var/lib/armorlet/kubeconfig"
+    )]
     pub kubeconfig: PathBuf,
     /// Only this node.
     pub node: Option<String>,
@@ -304,7 +310,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
     /// armorlet's data directory.
-    #[arg(long, default_value = "/var/lib/armorlet")]
+    #[arg(long, env = "ARMORLET_DATA_DIR", default_value = "/var/lib/armorlet")]
     pub data_dir: PathBuf,
     /// The node (as `kubectl get nodes` names it).
     pub node: String,
@@ -313,8 +319,9 @@ pub struct ExecArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-/// Enters the node's network namespace (when it has one) and execs the command; its exit
-/// status becomes ours (127 when it cannot be started, as a shell reports).
+/// Enters the node's network namespace (when it has one) and its view of the filesystem,
+/// then execs the command; its exit status becomes ours (127 when it cannot be started, as a
+/// shell reports).
 fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     use std::os::unix::process::CommandExt;
     let node_dir = args.data_dir.join("nodes").join(&args.node);
@@ -334,6 +341,7 @@ fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("node {:?}: entering {}", args.node, netns.display()))?;
     }
+    enter_view(&node_dir).with_context(|| format!("node {:?}: entering its view", args.node))?;
     let err = std::process::Command::new(&args.command[0])
         .args(&args.command[1..])
         .exec();
@@ -342,6 +350,99 @@ fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
         args.command[0].to_string_lossy()
     );
     Ok(ExitCode::from(127))
+}
+
+/// Where the kernel's AppArmor interface lives; the Landlock backend's registry is shown
+/// there inside `node exec` (see [`enter_view`]).
+const SECURITYFS: &str = "/sys/kernel/security";
+
+/// Gives this process the node's view in a private mount namespace: the view's bind mounts
+/// (its kubelet root at /var/lib/kubelet, kind's extraMounts), and, when the node's profiles
+/// are kept by the Landlock backend on a host without the AppArmor LSM, that registry at
+/// `/sys/kernel/security/apparmor` (read-only, its `profiles` file in the kernel's format), so
+/// the tutorial's `cat /sys/kernel/security/apparmor/profiles` shows what the node enforces.
+/// The rest of securityfs stays visible; `/sys/module/apparmor` stays absent, so nothing
+/// mistakes the node for one with the LSM. Nothing changes outside this process.
+fn enter_view(node_dir: &std::path::Path) -> anyhow::Result<()> {
+    use rustix::mount::{
+        mount_bind, mount_change, mount_remount, MountFlags, MountPropagationFlags,
+    };
+    let view = armorlet_node::NodeView::load(node_dir)?;
+    let registry = node_dir.join("apparmor");
+    let sec = std::path::Path::new(SECURITYFS);
+    let show_registry =
+        registry.join("profiles").is_file() && sec.is_dir() && !sec.join("apparmor").exists();
+    if view.mounts.is_empty() && !show_registry {
+        return Ok(());
+    }
+    // SAFETY: `node exec` has started no thread; CLONE_NEWNS shares no file descriptors.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+        .context("unshare(CLONE_NEWNS)")?;
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::DOWNSTREAM,
+    )
+    .context("making / a slave mount")?;
+    for m in &view.mounts {
+        if m.host_path.is_dir() {
+            std::fs::create_dir_all(&m.node_path)
+        } else {
+            if let Some(parent) = m.node_path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&m.node_path)
+                .map(drop)
+        }
+        .with_context(|| format!("creating the mount point {}", m.node_path.display()))?;
+        mount_bind(&m.host_path, &m.node_path).with_context(|| {
+            format!(
+                "bind-mounting {} at {}",
+                m.host_path.display(),
+                m.node_path.display()
+            )
+        })?;
+        if m.read_only {
+            mount_remount(&m.node_path, MountFlags::BIND | MountFlags::RDONLY, "")
+                .with_context(|| format!("making {} read-only", m.node_path.display()))?;
+        }
+    }
+    if show_registry {
+        // A tmpfs over securityfs with every original entry bound back, plus `apparmor`.
+        let original = std::fs::File::open(sec).with_context(|| format!("opening {SECURITYFS}"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&original);
+        let entries: Vec<(std::ffi::OsString, bool)> = std::fs::read_dir(sec)?
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name(), e.path().is_dir()))
+            .collect();
+        rustix::mount::mount(
+            "tmpfs",
+            sec,
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            c"mode=755",
+        )
+        .with_context(|| format!("mounting a tmpfs over {SECURITYFS}"))?;
+        for (name, dir) in entries {
+            let at = sec.join(&name);
+            if dir {
+                std::fs::create_dir(&at)?;
+            } else {
+                std::fs::write(&at, b"")?;
+            }
+            let from = std::path::Path::new(&format!("/proc/self/fd/{fd}")).join(&name);
+            mount_bind(&from, &at).with_context(|| format!("restoring {}", at.display()))?;
+        }
+        let at = sec.join("apparmor");
+        std::fs::create_dir(&at)?;
+        mount_bind(&registry, &at)
+            .with_context(|| format!("bind-mounting {}", registry.display()))?;
+        mount_remount(&at, MountFlags::BIND | MountFlags::RDONLY, "")?;
+        mount_remount(sec, MountFlags::RDONLY, "")?;
+    }
+    Ok(())
 }
 
 /// Runs the agent until SIGINT/SIGTERM (or the subcommand).

@@ -11,7 +11,7 @@ use anyhow::Context;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Directory for the store, certificates, admin token and kubeconfig.
-    #[arg(long, default_value = "/var/lib/armorlet")]
+    #[arg(long, env = "ARMORLET_DATA_DIR", default_value = "/var/lib/armorlet")]
     pub data_dir: PathBuf,
     /// Address the API server listens on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
@@ -22,8 +22,15 @@ pub struct Args {
     pub emulated_version: armorlet_apiserver::EmulatedVersion,
     /// Number of node agents to run in this process (0: control plane only). The first is
     /// named after the machine's hostname, the others `<hostname>-2`, `<hostname>-3`...
-    #[arg(long, default_value_t = 1)]
-    pub nodes: u32,
+    /// [default: 1]
+    #[arg(long, conflicts_with = "config")]
+    pub nodes: Option<u32>,
+    /// A kind cluster config (`kind: Cluster`, `apiVersion: kind.x-k8s.io/v1alpha4`), in place
+    /// of `kind create cluster --config FILE`: its nodes (named as kind names them), their
+    /// `extraMounts` (each node sees them; its kubelet root is its own), labels, feature gates
+    /// and the kubelet settings of `kubeadmConfigPatches`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Port of the first node's API (the kubelet's 10250); further nodes use the next ports.
     #[arg(long, default_value_t = 10250)]
     pub node_api_port: u16,
@@ -78,16 +85,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let mut config = armorlet_apiserver::Config::new(&args.data_dir, args.listen);
+        let kind = match &args.config {
+            Some(path) => {
+                let cwd = std::env::current_dir().context("reading the current directory")?;
+                let k = super::kind::KindCluster::load(path, &cwd)?;
+                for w in &k.warnings {
+                    tracing::warn!("{}: {w}", path.display());
+                }
+                Some(k)
+            }
+            None => None,
+        };
+        let mut listen = args.listen;
+        let mut service_cidr = args.service_cluster_ip_range;
+        let mut agent_flags = args.agent.clone();
+        if let Some(k) = &kind {
+            if let Some(a) = k.api_server_address {
+                listen.set_ip(a);
+            }
+            if let Some(p) = k.api_server_port {
+                listen.set_port(p);
+            }
+            if let Some(s) = &k.service_subnet {
+                service_cidr = s
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("networking.serviceSubnet: {e}"))?;
+            }
+            agent_flags.feature_gates = merge_gates(
+                agent_flags.feature_gates.as_deref(),
+                &super::kind::gates_flag(&k.feature_gates),
+            );
+        }
+        let mut config = armorlet_apiserver::Config::new(&args.data_dir, listen);
         config.emulated_version = args.emulated_version;
         config.service_ranges = armorlet_apiserver::ServiceRanges {
-            cidr: args.service_cluster_ip_range,
+            cidr: service_cidr,
             node_ports: args.service_node_port_range.clone(),
         };
-        config.apparmor_feature_gate = args.agent.apparmor_gate(args.emulated_version)?;
+        config.apparmor_feature_gate = agent_flags.apparmor_gate(args.emulated_version)?;
         let server = armorlet_apiserver::Server::bind(config)
             .await
-            .with_context(|| format!("starting the API server on {}", args.listen))?;
+            .with_context(|| format!("starting the API server on {listen}"))?;
         let kubeconfig = server.kubeconfig_path().to_owned();
         println!("export KUBECONFIG={}", kubeconfig.display());
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -98,19 +136,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         let mut agents = tokio::task::JoinSet::new();
-        let own_netns = args.node_network.unwrap_or(if args.nodes > 1 {
+        let names = match &kind {
+            Some(k) => k.nodes.iter().map(|n| n.name.clone()).collect(),
+            None => node_names(args.nodes.unwrap_or(1)),
+        };
+        let own_netns = args.node_network.unwrap_or(if names.len() > 1 {
             NodeNetwork::Netns
         } else {
             NodeNetwork::Host
         }) == NodeNetwork::Netns;
-        for (i, name) in node_names(args.nodes).into_iter().enumerate() {
+        for (i, name) in names.into_iter().enumerate() {
             // Nodes with their own address all use the kubelet's port.
             let port = if own_netns {
                 args.node_api_port
             } else {
                 args.node_api_port + i as u16
             };
-            let mut cfg = args.agent.config(
+            let kind_node = kind.as_ref().map(|k| &k.nodes[i]);
+            let mut flags = agent_flags.clone();
+            if let Some(n) = kind_node {
+                if let Some(d) = n.seccomp_default {
+                    flags.seccomp_default = d;
+                }
+                flags.feature_gates = merge_gates(
+                    flags.feature_gates.as_deref(),
+                    &super::kind::gates_flag(&n.feature_gates),
+                );
+            }
+            let mut cfg = flags.config(
                 name.clone(),
                 kubeconfig.clone(),
                 args.data_dir.clone(),
@@ -122,6 +175,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .context("--node-index plus --nodes: at most 255")?,
             )?;
             cfg.own_netns = own_netns;
+            if let Some(n) = kind_node {
+                // A kind node's kubelet root is its own (inside its container); the
+                // extraMounts go over it.
+                let mut mounts = vec![armorlet_node::ViewMount {
+                    node_path: cfg.kubelet_root_dir.clone(),
+                    host_path: args.data_dir.join("nodes").join(&name).join("kubelet"),
+                    read_only: false,
+                }];
+                mounts.extend(n.mounts.iter().cloned());
+                cfg.view = armorlet_node::NodeView { mounts };
+                cfg.labels = n.labels.clone();
+            }
             let shutdown = wait();
             agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });
         }
@@ -148,6 +213,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .context("serving the API")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `--feature-gates` followed by more gates (later entries win).
+fn merge_gates(flag: Option<&str>, more: &str) -> Option<String> {
+    let joined: Vec<&str> = flag
+        .into_iter()
+        .chain(Some(more))
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!joined.is_empty()).then(|| joined.join(","))
 }
 
 /// The machine's hostname, then `<hostname>-2`, `<hostname>-3`...

@@ -61,6 +61,10 @@ pub struct Cluster {
     /// `--node-index`: distinct per cluster of this test binary, so clusters running side by
     /// side get their own bridge, pod CIDR and Service rules table.
     pub node_index: u8,
+    /// The directory `armorlet up` runs in (a kind config's relative paths resolve there).
+    pub cwd: Option<PathBuf>,
+    /// Nodes `start` waits for.
+    pub nodes: Vec<String>,
     up: Option<Child>,
 }
 
@@ -72,6 +76,26 @@ impl Cluster {
 
     /// A cluster whose `armorlet up` gets `extra` arguments too.
     pub fn with_args(runtime: &'static str, extra: &[&str]) -> Cluster {
+        Cluster::started(runtime, extra, None, vec![hostname()])
+    }
+
+    /// A cluster of the named nodes (`--nodes N` in `extra`: the hostname, `<hostname>-2`...).
+    pub fn with_node_names(runtime: &'static str, extra: &[&str], nodes: &[String]) -> Cluster {
+        Cluster::started(runtime, extra, None, nodes.to_vec())
+    }
+
+    /// `armorlet up --config FILE` run in `dir`, with the nodes the config names.
+    pub fn kind(runtime: &'static str, dir: &Path, extra: &[&str], nodes: &[&str]) -> Cluster {
+        let nodes = nodes.iter().map(|n| n.to_string()).collect();
+        Cluster::started(runtime, extra, Some(dir.to_owned()), nodes)
+    }
+
+    fn started(
+        runtime: &'static str,
+        extra: &[&str],
+        cwd: Option<PathBuf>,
+        nodes: Vec<String>,
+    ) -> Cluster {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         let profiles = dir.path().join("kroot/seccomp/profiles");
@@ -118,8 +142,10 @@ impl Cluster {
                     .iter()
                     .position(|a| *a == "--nodes")
                     .and_then(|i| extra.get(i + 1)?.parse().ok())
-                    .unwrap_or(1),
+                    .unwrap_or(nodes.len() as u8),
             ),
+            cwd,
+            nodes,
             up: None,
         };
         c.start();
@@ -136,12 +162,19 @@ impl Cluster {
 
     pub fn start(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("up.log")).unwrap();
-        let mut child = armorlet()
-            .args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
+        let mut cmd = armorlet();
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
             .arg("--data-dir")
-            .arg(self.data())
-            .arg("--kubelet-root-dir")
-            .arg(self.dir.path().join("kroot"))
+            .arg(self.data());
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
+        if !self.extra.iter().any(|a| a == "--config") {
+            cmd.arg("--kubelet-root-dir")
+                .arg(self.dir.path().join("kroot"));
+        }
+        let mut child = cmd
             .arg("--pod-log-dir")
             .arg(self.dir.path().join("pods"))
             .args(["--node-api-port", &self.api_port.to_string()])
@@ -172,14 +205,16 @@ impl Cluster {
             std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default()
         );
         self.up = Some(child);
-        self.wait_for("the node to be Ready", || {
-            let node = self.kubectl_json(&["get", "node", &hostname()])?;
-            let ready = node["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            ready.then_some(())
-        });
+        for name in self.nodes.clone() {
+            self.wait_for(&format!("node {name} to be Ready"), || {
+                let node = self.kubectl_json(&["get", "node", &name])?;
+                let ready = node["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                ready.then_some(())
+            });
+        }
     }
 
     /// Stops `armorlet up` as a service manager would (SIGTERM, then SIGKILL after 60 s), so

@@ -12,7 +12,12 @@ use armorlet_landlock::{host, kernel, Registry};
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// armorlet data directory (registries are `D/nodes/<node>/apparmor/`).
-    #[arg(long, value_name = "D", default_value = "/var/lib/armorlet")]
+    #[arg(
+        long,
+        value_name = "D",
+        env = "ARMORLET_DATA_DIR",
+        default_value = "/var/lib/armorlet"
+    )]
     pub data_dir: PathBuf,
     /// Only this node (default: every node directory present).
     #[arg(long, value_name = "NAME")]
@@ -81,9 +86,13 @@ fn node_names(nodes_dir: &Path) -> anyhow::Result<Vec<String>> {
 
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// Profile files.
-    #[arg(required = true)]
+    /// Profile files; none or `-` reads the policy from standard input (as `apparmor_parser`
+    /// does, so the tutorial's `apparmor_parser -q <<EOF` becomes `armorlet apparmor load -q
+    /// <<EOF`).
     pub files: Vec<PathBuf>,
+    /// Print nothing on success (errors still go to stderr), like `apparmor_parser -q`.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Landlock: tighten rules Landlock cannot enforce exactly instead of refusing the profile.
     #[arg(long)]
     pub approximate: bool,
@@ -101,18 +110,55 @@ pub struct UnloadArgs {
 }
 
 pub fn run_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    // Standard input stands for "-" or no file; it is read once for every node.
+    let stdin_text = if args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the policy from standard input")?;
+        Some(text)
+    } else {
+        None
+    };
+    let stdin_path = PathBuf::from("-");
+    let files: Vec<&PathBuf> = if args.files.is_empty() {
+        vec![&stdin_path]
+    } else {
+        args.files.iter().collect()
+    };
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let say = |line: String| {
+        if !args.quiet {
+            println!("{line}");
+        }
+    };
     if args.target.kernel()? {
-        for f in &args.files {
-            kernel::load(f)?;
-            println!("{}: loaded into the kernel", f.display());
+        for f in &files {
+            match &stdin_text {
+                Some(text) if f.as_os_str() == "-" => {
+                    kernel::load_text(text, &cwd)?;
+                    say("<stdin>: loaded into the kernel".into());
+                }
+                _ => {
+                    kernel::load(f)?;
+                    say(format!("{}: loaded into the kernel", f.display()));
+                }
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
     let registries = args.target.registries()?;
     let mut failed = false;
-    for f in &args.files {
+    for f in &files {
         for (node, r) in &registries {
-            match r.load_file(f, args.approximate) {
+            let result = match &stdin_text {
+                Some(text) if f.as_os_str() == "-" => {
+                    r.load_text(text, Path::new("<stdin>"), &cwd, args.approximate)
+                }
+                _ => r.load_file(f, args.approximate),
+            };
+            match result {
                 Ok(loaded) => {
                     for l in loaded {
                         let how = if l.approximations.is_empty() {
@@ -120,9 +166,9 @@ pub fn run_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
                         } else {
                             format!("with {} tightening(s)", l.approximations.len())
                         };
-                        println!("{node}: {}: loaded (Landlock, {how})", l.name);
+                        say(format!("{node}: {}: loaded (Landlock, {how})", l.name));
                         for a in &l.approximations {
-                            println!("  tightened: {a}");
+                            say(format!("  tightened: {a}"));
                         }
                     }
                 }
