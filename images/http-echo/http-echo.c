@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,8 +223,21 @@ static void serve(int c, const struct sockaddr_storage *peer, const char *text, 
     out(1, "%s %s %s \"%s %s %s\" %d %zu \"%s\" %s\n", when, host, remote, method, path, proto, code, blen, agent, dur);
 }
 
+/* A Go program without signal.Notify exits on SIGTERM/SIGINT (status 2), also as a container's
+ * PID 1, where the kernel would otherwise drop a signal left at its default action: the pod
+ * then stops at `kubectl delete` instead of waiting out its grace period. */
+static void on_term(int sig) {
+    (void)sig;
+    _exit(2);
+}
+
 int main(int argc, char **argv) {
     const char *listen_addr = ":5678", *text = NULL, *v = NULL;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     int status = 200;
     for (int i = 1; i < argc; i++) {
         if (flag(argc, argv, &i, "listen", &listen_addr) || flag(argc, argv, &i, "text", &text)) continue;

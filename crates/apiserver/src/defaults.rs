@@ -138,6 +138,13 @@ fn qos_class(pod: &Value) -> &'static str {
 /// Applies create-time defaults and status resets for `def`'s kind.
 pub fn on_create(def: &ResourceDef, obj: &mut Value) {
     match (def.group, def.plural) {
+        // pkg/apis/policy/v1beta1 SetDefaults_PodSecurityPolicySpec.
+        ("policy", "podsecuritypolicies") => {
+            let spec = obj_mut(obj, "spec");
+            if !spec.contains_key("allowPrivilegeEscalation") {
+                spec.insert("allowPrivilegeEscalation".into(), json!(true));
+            }
+        }
         ("", "pods") => {
             let spec = obj_mut(obj, "spec");
             default_str(spec, "restartPolicy", "Always");

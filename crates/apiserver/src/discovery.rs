@@ -3,17 +3,20 @@
 
 use serde_json::{json, Value};
 
-use crate::registry::{self, ResourceDef, RESOURCES};
+use crate::registry::{self, ResourceDef};
+use armorlet_confinement::EmulatedVersion;
 
 /// The Kubernetes minor version whose behaviour the server follows.
 pub const KUBE_MINOR: &str = "32";
 
-/// The `/version` document.
-pub fn version() -> Value {
+/// The `/version` document: the emulated release (what `kubectl version` shows as the server,
+/// as the tutorials' "Your Kubernetes server must be version v1.22" checks).
+pub fn version(rel: EmulatedVersion) -> Value {
+    let minor = rel.minor();
     json!({
         "major": "1",
-        "minor": KUBE_MINOR,
-        "gitVersion": format!("v1.{KUBE_MINOR}.0+armorlet.{}", env!("CARGO_PKG_VERSION")),
+        "minor": minor.to_string(),
+        "gitVersion": format!("v1.{minor}.0+armorlet.{}", env!("CARGO_PKG_VERSION")),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2026-11-23T00:00:00Z",
@@ -23,10 +26,12 @@ pub fn version() -> Value {
     })
 }
 
-fn in_gv<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceDef> + 'a {
-    RESOURCES
-        .iter()
-        .filter(move |r| r.group == group && r.version == version)
+fn in_gv<'a>(
+    group: &'a str,
+    version: &'a str,
+    rel: EmulatedVersion,
+) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    registry::served_resources(rel).filter(move |r| r.group == group && r.version == version)
 }
 
 fn aggregated_resource(r: &ResourceDef) -> Value {
@@ -58,12 +63,12 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
     v
 }
 
-fn aggregated_group(group: &str, versions: &[&str]) -> Value {
+fn aggregated_group(group: &str, versions: &[&str], rel: EmulatedVersion) -> Value {
     let versions: Vec<Value> = versions
         .iter()
         .map(|v| {
             json!({"version": v, "freshness": "Current",
-                   "resources": in_gv(group, v).map(aggregated_resource).collect::<Vec<_>>()})
+                   "resources": in_gv(group, v, rel).map(aggregated_resource).collect::<Vec<_>>()})
         })
         .collect();
     let mut g = json!({"metadata": {"creationTimestamp": null}, "versions": versions});
@@ -78,13 +83,13 @@ pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// `/api` (core) or `/apis` (named groups) in the aggregated v2 form.
-pub fn aggregated(core: bool) -> Value {
+pub fn aggregated(core: bool, rel: EmulatedVersion) -> Value {
     let items: Vec<Value> = if core {
-        vec![aggregated_group("", &["v1"])]
+        vec![aggregated_group("", &["v1"], rel)]
     } else {
-        registry::groups()
+        registry::groups(rel)
             .iter()
-            .map(|(g, vs)| aggregated_group(g, vs))
+            .map(|(g, vs)| aggregated_group(g, vs, rel))
             .collect()
     };
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
@@ -105,8 +110,8 @@ fn api_group(group: &str, versions: &[&str]) -> Value {
 }
 
 /// Legacy `/apis`.
-pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = registry::groups()
+pub fn api_group_list(rel: EmulatedVersion) -> Value {
+    let groups: Vec<Value> = registry::groups(rel)
         .iter()
         .map(|(g, vs)| api_group(g, vs))
         .collect();
@@ -114,8 +119,8 @@ pub fn api_group_list() -> Value {
 }
 
 /// Legacy `/apis/<group>`, if served.
-pub fn group(group: &str) -> Option<Value> {
-    registry::groups()
+pub fn group(group: &str, rel: EmulatedVersion) -> Option<Value> {
+    registry::groups(rel)
         .iter()
         .find(|(g, _)| *g == group)
         .map(|(g, vs)| {
@@ -127,9 +132,9 @@ pub fn group(group: &str) -> Option<Value> {
 }
 
 /// Legacy `/api/v1` or `/apis/<group>/<version>`.
-pub fn resource_list(group: &str, version: &str) -> Value {
+pub fn resource_list(group: &str, version: &str, rel: EmulatedVersion) -> Value {
     let mut resources = Vec::new();
-    for r in in_gv(group, version) {
+    for r in in_gv(group, version, rel) {
         let mut v = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
                            "kind": r.kind, "verbs": registry::verbs()});
         if !r.short_names.is_empty() {
@@ -184,12 +189,12 @@ fn fnv(s: &str) -> String {
 /// The OpenAPI v3 document of one group/version: one PATCH operation per kind, tagged with its
 /// GVK and the `fieldValidation` parameter, which makes kubectl leave validation to the server.
 /// Schemas (for `kubectl explain`) are not served yet.
-pub fn openapi_v3_gv(group: &str, version: &str) -> Option<Value> {
-    if !registry::has_group_version(group, version) {
+pub fn openapi_v3_gv(group: &str, version: &str, rel: EmulatedVersion) -> Option<Value> {
+    if !registry::has_group_version(group, version, rel) {
         return None;
     }
     let mut paths = serde_json::Map::new();
-    for r in in_gv(group, version) {
+    for r in in_gv(group, version, rel) {
         let base = format!("/{}", gv_path(group, version));
         let path = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
@@ -215,16 +220,16 @@ pub fn openapi_v3_gv(group: &str, version: &str) -> Option<Value> {
 }
 
 /// `/openapi/v3`: where each group/version document lives.
-pub fn openapi_v3_root() -> Value {
+pub fn openapi_v3_root(rel: EmulatedVersion) -> Value {
     let mut gvs: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES {
+    for r in registry::served_resources(rel) {
         if !gvs.contains(&(r.group, r.version)) {
             gvs.push((r.group, r.version));
         }
     }
     let mut paths = serde_json::Map::new();
     for (g, v) in gvs {
-        let doc = openapi_v3_gv(g, v).unwrap_or_default();
+        let doc = openapi_v3_gv(g, v, rel).unwrap_or_default();
         let p = gv_path(g, v);
         paths.insert(
             p.clone(),
@@ -238,10 +243,12 @@ pub fn openapi_v3_root() -> Value {
 mod tests {
     use super::*;
 
+    const V132: EmulatedVersion = EmulatedVersion::DEFAULT;
+
     #[test]
     fn every_aggregated_resource_has_a_response_kind() {
         for core in [true, false] {
-            let doc = aggregated(core);
+            let doc = aggregated(core, V132);
             for item in doc["items"].as_array().unwrap() {
                 for v in item["versions"].as_array().unwrap() {
                     for r in v["resources"].as_array().unwrap() {
@@ -250,28 +257,47 @@ mod tests {
                 }
             }
         }
-        assert!(aggregated(true)["items"][0]["metadata"]
+        assert!(aggregated(true, V132)["items"][0]["metadata"]
             .get("name")
             .is_none());
-        assert_eq!(aggregated(false)["items"][0]["metadata"]["name"], "apps");
+        assert_eq!(
+            aggregated(false, V132)["items"][0]["metadata"]["name"],
+            "apps"
+        );
     }
 
     #[test]
     fn openapi_root_points_at_documents_that_exist() {
-        let root = openapi_v3_root();
+        let root = openapi_v3_root(V132);
         let url = root["paths"]["api/v1"]["serverRelativeURL"]
             .as_str()
             .unwrap();
         assert!(url.starts_with("/openapi/v3/api/v1?hash="));
-        let doc = openapi_v3_gv("", "v1").unwrap();
+        let doc = openapi_v3_gv("", "v1", V132).unwrap();
         let op = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        assert!(openapi_v3_gv("nope", "v1").is_none());
+        assert!(openapi_v3_gv("nope", "v1", V132).is_none());
+    }
+
+    #[test]
+    fn policy_v1beta1_is_served_up_to_1_24() {
+        let v122: EmulatedVersion = "1.22".parse().unwrap();
+        let psp = |rel| {
+            resource_list("policy", "v1beta1", rel)["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "podsecuritypolicies")
+        };
+        assert!(psp(v122));
+        assert!(!psp(V132));
+        assert!(group("policy", V132).is_none());
+        assert_eq!(version(v122)["minor"], "22");
     }
 
     #[test]
     fn version_reports_minor_32() {
-        let v = version();
+        let v = version(V132);
         assert_eq!(
             (v["major"].as_str(), v["minor"].as_str()),
             (Some("1"), Some("32"))

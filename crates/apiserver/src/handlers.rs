@@ -48,6 +48,8 @@ pub struct State {
     pub kubelet_client: Arc<tokio_rustls::rustls::ClientConfig>,
     /// The cluster CA (PEM), published as the `kube-root-ca.crt` ConfigMap.
     pub ca_pem: String,
+    /// The PodSecurityPolicy admission plugin is enabled.
+    pub pod_security_policy: bool,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -195,39 +197,52 @@ async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
     };
     let aggregated = call.accept.contains("as=APIGroupDiscoveryList");
     match segs.as_slice() {
-        ["version"] => get_only(http::json(200, &discovery::version())),
+        ["version"] => get_only(http::json(200, &discovery::version(state.emulated_version))),
         ["healthz" | "livez" | "readyz", ..] => {
             get_only(http::response(200, "text/plain; charset=utf-8", "ok"))
         }
         ["api"] if aggregated => get_only(http::response(
             200,
             discovery::AGGREGATED_CONTENT_TYPE,
-            discovery::aggregated(true).to_string(),
+            discovery::aggregated(true, state.emulated_version).to_string(),
         )),
         ["apis"] if aggregated => get_only(http::response(
             200,
             discovery::AGGREGATED_CONTENT_TYPE,
-            discovery::aggregated(false).to_string(),
+            discovery::aggregated(false, state.emulated_version).to_string(),
         )),
         ["api"] => get_only(http::json(200, &discovery::api_versions(&call.host))),
-        ["apis"] => get_only(http::json(200, &discovery::api_group_list())),
-        ["api", "v1"] => get_only(http::json(200, &discovery::resource_list("", "v1"))),
-        ["apis", g] => match discovery::group(g) {
+        ["apis"] => get_only(http::json(
+            200,
+            &discovery::api_group_list(state.emulated_version),
+        )),
+        ["api", "v1"] => get_only(http::json(
+            200,
+            &discovery::resource_list("", "v1", state.emulated_version),
+        )),
+        ["apis", g] => match discovery::group(g, state.emulated_version) {
             Some(v) => get_only(http::json(200, &v)),
             None => Err(ApiError::no_route()),
         },
-        ["apis", g, v] if registry::has_group_version(g, v) => {
-            get_only(http::json(200, &discovery::resource_list(g, v)))
+        ["apis", g, v] if registry::has_group_version(g, v, state.emulated_version) => get_only(
+            http::json(200, &discovery::resource_list(g, v, state.emulated_version)),
+        ),
+        ["openapi", "v3"] => get_only(http::json(
+            200,
+            &discovery::openapi_v3_root(state.emulated_version),
+        )),
+        ["openapi", "v3", "api", v] => {
+            match discovery::openapi_v3_gv("", v, state.emulated_version) {
+                Some(d) => get_only(http::json(200, &d)),
+                None => Err(ApiError::no_route()),
+            }
         }
-        ["openapi", "v3"] => get_only(http::json(200, &discovery::openapi_v3_root())),
-        ["openapi", "v3", "api", v] => match discovery::openapi_v3_gv("", v) {
-            Some(d) => get_only(http::json(200, &d)),
-            None => Err(ApiError::no_route()),
-        },
-        ["openapi", "v3", "apis", g, v] => match discovery::openapi_v3_gv(g, v) {
-            Some(d) => get_only(http::json(200, &d)),
-            None => Err(ApiError::no_route()),
-        },
+        ["openapi", "v3", "apis", g, v] => {
+            match discovery::openapi_v3_gv(g, v, state.emulated_version) {
+                Some(d) => get_only(http::json(200, &d)),
+                None => Err(ApiError::no_route()),
+            }
+        }
         ["api", "v1", "namespaces", ns, "pods", name, "binding"] if call.method == Method::POST => {
             binding(state, call, ns, name).await
         }
@@ -272,17 +287,22 @@ struct Target {
     sub: Option<String>,
 }
 
-fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target> {
-    let namespaced = rest.len() >= 3
-        && rest[0] == "namespaces"
-        && registry::find(group, version, rest[2]).is_some_and(|d| d.namespaced);
+fn parse_target(
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    rel: armorlet_confinement::EmulatedVersion,
+) -> Result<Target> {
+    let find = |plural: &str| registry::find_served(group, version, plural, rel);
+    let namespaced =
+        rest.len() >= 3 && rest[0] == "namespaces" && find(rest[2]).is_some_and(|d| d.namespaced);
     let (def, namespace, tail) = if namespaced {
-        let def = registry::find(group, version, rest[2]).ok_or_else(ApiError::no_route)?;
+        let def = find(rest[2]).ok_or_else(ApiError::no_route)?;
         (def, rest[1].to_string(), &rest[3..])
     } else {
         let def = rest
             .first()
-            .and_then(|r| registry::find(group, version, r))
+            .and_then(|r| find(r))
             .ok_or_else(ApiError::no_route)?;
         if def.namespaced && rest.len() > 1 {
             return Err(ApiError::no_route());
@@ -334,8 +354,8 @@ fn resource(
     version: &str,
     rest: &[&str],
 ) -> Result<Response<Body>> {
-    let t = parse_target(group, version, rest)?;
-    match (&call.method, t.name.is_some()) {
+    let t = parse_target(group, version, rest, state.emulated_version)?;
+    let resp = match (&call.method, t.name.is_some()) {
         (&Method::GET, false) if call.query.flag("watch") => watch(state, call, &t),
         (&Method::GET, false) => list(state, call, &t),
         (&Method::GET, true) => get(state, call, &t),
@@ -347,7 +367,21 @@ fn resource(
         (&Method::DELETE, true) => delete(state, call, &t),
         (&Method::DELETE, false) => delete_collection(state, call, &t),
         (m, _) => Err(ApiError::method_not_allowed(m.as_str())),
-    }
+    }?;
+    // kube-apiserver warns on every use of a deprecated API version
+    // (k8s.io/apiserver/pkg/endpoints/deprecation: "%s is deprecated in v%d.%d+, unavailable
+    // in v%d.%d+").
+    Ok(if t.def.group == "policy" && t.def.version == "v1beta1" {
+        with_warnings(
+            resp,
+            &[
+                "policy/v1beta1 PodSecurityPolicy is deprecated in v1.21+, unavailable in v1.25+"
+                    .into(),
+            ],
+        )
+    } else {
+        resp
+    })
 }
 
 fn parse_json(body: &Bytes) -> Result<Value> {
@@ -585,6 +619,7 @@ fn create_object(
     defaults::validate_name(t.def, &name)?;
     ensure_namespace_accepts(state, t, &name)?;
     defaults::on_create(t.def, &mut obj);
+    validate_policy_object(t.def, &obj)?;
     if t.def.plural == "pods" && t.def.group.is_empty() {
         admit_pod_create(state, &mut obj, warnings)?;
     }
@@ -601,11 +636,60 @@ fn create_object(
         .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?)
 }
 
+/// A PodSecurityPolicy must validate (pkg/apis/policy/validation) on every write.
+fn validate_policy_object(def: &ResourceDef, obj: &Value) -> Result<()> {
+    if def.group != "policy" || def.plural != "podsecuritypolicies" {
+        return Ok(());
+    }
+    let causes = armorlet_confinement::psp::validate_policy(obj);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let mut e = ApiError::invalid(
+        "PodSecurityPolicy",
+        meta_str(obj, "name"),
+        causes
+            .into_iter()
+            .map(|c| crate::error::Cause {
+                reason: c.reason.as_str(),
+                message: c.message,
+                field: c.field,
+            })
+            .collect(),
+    );
+    // kube-apiserver names the kind with its group in the message (details.kind stays bare).
+    e.message = e
+        .message
+        .replacen("PodSecurityPolicy ", "PodSecurityPolicy.policy ", 1);
+    Err(e)
+}
+
+/// The PodSecurityPolicy admission plugin (`--enable-admission-plugins=PodSecurityPolicy`):
+/// the policies in the store decide, after the ServiceAccount admission.
+fn admit_pod_security_policy(state: &State, obj: &mut Value) -> Result<()> {
+    if !state.pod_security_policy {
+        return Ok(());
+    }
+    let psp = registry::find("policy", "v1beta1", "podsecuritypolicies")
+        .expect("PodSecurityPolicy is registered");
+    let policies = state
+        .store
+        .list(&psp.gvr(), None, &ListOptions::default())?
+        .items;
+    match armorlet_confinement::psp::admit(obj, &policies) {
+        Ok(_) => Ok(()),
+        Err(armorlet_confinement::psp::Rejected(why)) => {
+            Err(ApiError::forbidden("pods", meta_str(obj, "name"), &why))
+        }
+    }
+}
+
 /// Pod confinement admission (issue 5 part 3): annotation/field sync, validation and warnings
 /// of the emulated release, mapped to kube-apiserver's errors.
 fn admit_pod_create(state: &State, obj: &mut Value, warnings: &mut Vec<String>) -> Result<()> {
     use armorlet_confinement::{admit_create, invalid_message, CreateError, ValidateOptions};
     crate::admission::admit_pod(obj);
+    admit_pod_security_policy(state, obj)?;
     let options = ValidateOptions {
         apparmor_feature_gate: state.apparmor_feature_gate,
         ..ValidateOptions::at(state.emulated_version)
@@ -857,6 +941,7 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
+    let mut invalid = None;
     let updated = state.store.guaranteed_update(
         &t.def.gvr(),
         &t.namespace,
@@ -864,10 +949,20 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
         &write_opts(t.def, dry_run(call)),
         |old| {
             let old = convert::from_storage(t.def, old);
-            Ok(convert::to_storage(t.def, merge_for_endpoint(t, &old, obj)))
+            let new = merge_for_endpoint(t, &old, obj);
+            if let Err(e) = validate_policy_object(t.def, &new) {
+                invalid = Some(e);
+                return Err(StoreError::BadRequest {
+                    message: "invalid".into(),
+                });
+            }
+            Ok(convert::to_storage(t.def, new))
         },
-    )?;
-    Ok(object_response(200, call, t.def, &updated))
+    );
+    if let Some(e) = invalid {
+        return Err(e);
+    }
+    Ok(object_response(200, call, t.def, &updated?))
 }
 
 fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
@@ -930,7 +1025,14 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
             }
             doc["apiVersion"] = json!(t.def.api_version());
             doc["kind"] = json!(t.def.kind);
-            Ok(convert::to_storage(t.def, merge_for_endpoint(t, &old, doc)))
+            let new = merge_for_endpoint(t, &old, doc);
+            if let Err(e) = validate_policy_object(t.def, &new) {
+                patch_error = Some(e);
+                return Err(StoreError::BadRequest {
+                    message: "invalid".into(),
+                });
+            }
+            Ok(convert::to_storage(t.def, new))
         },
     );
     if let Some(e) = patch_error {

@@ -81,6 +81,40 @@ pub struct Config {
     pub publish_namespace_defaults: bool,
     /// Service ClusterIPs and NodePorts.
     pub service_ranges: ServiceRanges,
+    /// The PodSecurityPolicy admission plugin (kube-apiserver
+    /// `--enable-admission-plugins=PodSecurityPolicy`; see [`admission_plugins`]).
+    pub pod_security_policy: bool,
+}
+
+/// The admission plugins `--enable-admission-plugins` may name at release `version`: the
+/// ones armorlet's server always runs (accepted, nothing changes) and PodSecurityPolicy
+/// (served up to 1.24). Returns whether PodSecurityPolicy is enabled; an unknown name is
+/// kube-apiserver's error.
+pub fn admission_plugins(
+    list: &str,
+    version: armorlet_confinement::EmulatedVersion,
+) -> Result<bool, String> {
+    const ALWAYS_ON: &[&str] = &[
+        "NamespaceLifecycle",
+        "ServiceAccount",
+        "DefaultTolerationSeconds",
+        "Priority",
+        "NodeRestriction",
+    ];
+    let mut psp = false;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "PodSecurityPolicy"
+            && version.has(armorlet_confinement::Switch::PodSecurityPolicy)
+        {
+            psp = true;
+        } else if !ALWAYS_ON.contains(&name) {
+            // k8s.io/apiserver/pkg/admission/plugins.go NewFromPlugins.
+            return Err(format!(
+                "enable-admission-plugins plugin \"{name}\" is unknown"
+            ));
+        }
+    }
+    Ok(psp)
 }
 
 /// Where Service ClusterIPs and NodePorts come from: kube-apiserver's
@@ -175,6 +209,7 @@ impl Config {
             node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
             publish_namespace_defaults: false,
             service_ranges: ServiceRanges::default(),
+            pod_security_policy: false,
         }
     }
 }
@@ -247,6 +282,7 @@ impl Server {
             service_ranges: config.service_ranges.clone(),
             kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
             ca_pem: creds.ca_pem.clone(),
+            pod_security_policy: config.pod_security_policy,
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;

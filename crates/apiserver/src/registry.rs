@@ -299,6 +299,20 @@ pub static RESOURCES: &[ResourceDef] = &[
         false,
         &[]
     ),
+    // Served only where the emulated release has it (up to 1.24): see `served`.
+    res!(
+        "policy",
+        "v1beta1",
+        "podsecuritypolicies",
+        "podsecuritypolicy",
+        "PodSecurityPolicy",
+        false,
+        &["psp"],
+        &[],
+        false,
+        false,
+        &[]
+    ),
     res!(
         "events.k8s.io",
         "v1",
@@ -322,10 +336,26 @@ pub static RESOURCES: &[ResourceDef] = &[
     ),
 ];
 
+/// Whether the emulated release serves `def`: `policy/v1beta1` PodSecurityPolicy exists up
+/// to 1.24 (KEP-5; removed in 1.25), everything else always.
+pub fn served(def: &ResourceDef, version: armorlet_confinement::EmulatedVersion) -> bool {
+    !(def.group == "policy" && def.plural == "podsecuritypolicies")
+        || version.has(armorlet_confinement::Switch::PodSecurityPolicy)
+}
+
+/// The resources the emulated release serves.
+pub fn served_resources(
+    version: armorlet_confinement::EmulatedVersion,
+) -> impl Iterator<Item = &'static ResourceDef> {
+    RESOURCES.iter().filter(move |r| served(r, version))
+}
+
 /// The API groups (other than core) in discovery order, each with its versions.
-pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+pub fn groups(
+    version: armorlet_confinement::EmulatedVersion,
+) -> Vec<(&'static str, Vec<&'static str>)> {
     let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    for r in served_resources(version).filter(|r| !r.group.is_empty()) {
         match out.iter_mut().find(|(g, _)| *g == r.group) {
             Some((_, versions)) => {
                 if !versions.contains(&r.version) {
@@ -338,6 +368,16 @@ pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     out
 }
 
+/// Looks a resource up by group, version and plural, among those the release serves.
+pub fn find_served(
+    group: &str,
+    version: &str,
+    plural: &str,
+    release: armorlet_confinement::EmulatedVersion,
+) -> Option<&'static ResourceDef> {
+    find(group, version, plural).filter(|d| served(d, release))
+}
+
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
     RESOURCES
@@ -346,10 +386,12 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
 }
 
 /// Whether a group/version is served.
-pub fn has_group_version(group: &str, version: &str) -> bool {
-    RESOURCES
-        .iter()
-        .any(|r| r.group == group && r.version == version)
+pub fn has_group_version(
+    group: &str,
+    version: &str,
+    release: armorlet_confinement::EmulatedVersion,
+) -> bool {
+    served_resources(release).any(|r| r.group == group && r.version == version)
 }
 
 /// Looks a core resource up (for namespace lookups and cascades).

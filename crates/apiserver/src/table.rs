@@ -162,6 +162,18 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Name", "string", "", 1),
         ],
         ("", "configmaps") => vec![name, col("Data", "string", "", 0), age],
+        // pkg/printers/internalversion/printers.go podSecurityPolicyColumnDefinitions (no Age).
+        ("policy", "podsecuritypolicies") => vec![
+            name,
+            col("Priv", "string", "", 0),
+            col("Caps", "string", "", 0),
+            col("SELinux", "string", "", 0),
+            col("RunAsUser", "string", "", 0),
+            col("FsGroup", "string", "", 0),
+            col("SupGroup", "string", "", 0),
+            col("ReadOnlyRootFs", "boolean", "", 0),
+            col("Volumes", "string", "", 0),
+        ],
         ("", "endpoints") => vec![name, col("Endpoints", "string", "", 0), age],
         // pkg/printers/internalversion/printers.go endpointSliceColumnDefinitions.
         ("discovery.k8s.io", "endpointslices") => vec![
@@ -716,6 +728,31 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
             created,
         ],
         ("apps", "daemonsets") => daemonset_cells(obj, now),
+        ("policy", "podsecuritypolicies") => {
+            let join = |p: &str| {
+                obj.pointer(p)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            };
+            let flag = |p: &str| obj.pointer(p).and_then(Value::as_bool).unwrap_or(false);
+            vec![
+                name,
+                json!(flag("/spec/privileged").to_string()),
+                json!(join("/spec/allowedCapabilities")),
+                json!(s(obj, "/spec/seLinux/rule")),
+                json!(s(obj, "/spec/runAsUser/rule")),
+                json!(s(obj, "/spec/fsGroup/rule")),
+                json!(s(obj, "/spec/supplementalGroups/rule")),
+                json!(flag("/spec/readOnlyRootFilesystem")),
+                json!(join("/spec/volumes")),
+            ]
+        }
         _ => vec![name, created],
     }
 }

@@ -143,7 +143,7 @@ impl Cause {
 }
 
 /// Go's `%q` for a string: double-quoted with Go escapes.
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

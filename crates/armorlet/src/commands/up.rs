@@ -52,6 +52,12 @@ pub struct Args {
     #[arg(long, default_value = "30000-32767", value_name = "FIRST-LAST",
           value_parser = armorlet_apiserver::ServiceRanges::parse_node_ports)]
     pub service_node_port_range: std::ops::RangeInclusive<i64>,
+    /// Admission plugins to enable besides the ones always on (kube-apiserver's
+    /// `--enable-admission-plugins`): `PodSecurityPolicy` (up to `--emulated-version 1.24`)
+    /// makes every pod pass a PodSecurityPolicy (policy/v1beta1), as the AppArmor tutorial's
+    /// "Restricting profiles with the PodSecurityPolicy" describes.
+    #[arg(long, value_name = "PLUGIN,...")]
+    pub enable_admission_plugins: Option<String>,
     /// Agent flags.
     #[command(flatten)]
     pub agent: super::node::AgentFlags,
@@ -123,6 +129,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             node_ports: args.service_node_port_range.clone(),
         };
         config.apparmor_feature_gate = agent_flags.apparmor_gate(args.emulated_version)?;
+        config.pod_security_policy = armorlet_apiserver::admission_plugins(
+            args.enable_admission_plugins.as_deref().unwrap_or(""),
+            args.emulated_version,
+        )
+        .map_err(anyhow::Error::msg)?;
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {listen}"))?;
