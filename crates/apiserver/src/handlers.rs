@@ -636,6 +636,22 @@ fn create_object(
         .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?)
 }
 
+/// Creates a pod for an in-process controller (the DaemonSet controller) through the same
+/// defaults and admission as a client's pod.
+pub(crate) fn create_pod_as_controller(
+    state: &State,
+    namespace: &str,
+    pod: Value,
+) -> Result<Value> {
+    let t = Target {
+        def: registry::core("pods"),
+        namespace: namespace.to_owned(),
+        name: None,
+        sub: None,
+    };
+    create_object(state, &t, pod, false, &mut Vec::new())
+}
+
 /// A PodSecurityPolicy must validate (pkg/apis/policy/validation) on every write.
 fn validate_policy_object(def: &ResourceDef, obj: &Value) -> Result<()> {
     if def.group != "policy" || def.plural != "podsecuritypolicies" {

@@ -17,7 +17,8 @@ pub mod admission;
 pub mod body;
 pub mod convert;
 pub mod credentials;
-pub mod defaults;
+pub mod daemonsets;
+mod defaults;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;
@@ -364,6 +365,7 @@ impl Server {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
                             nodelifecycle::check_once(&st, node_grace)?;
+                            daemonsets::sync_once(&st)?;
                             scheduler::schedule_once(&st)?;
                             endpoints::sync_once(&st)
                         };

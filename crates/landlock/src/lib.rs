@@ -221,18 +221,7 @@ impl AppArmorNode {
     /// with the kernel backend, the registry with Landlock. Returns one result
     /// per file; a file that fails does not stop the others.
     pub fn load_dir(&self, dir: &Path) -> Result<Vec<FileLoad>, LandlockError> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| LandlockError::io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        files.sort();
-        Ok(files
+        Ok(profile_files(dir)?
             .into_iter()
             .map(|f| {
                 let r = self.load_file(&f);
@@ -264,6 +253,22 @@ impl AppArmorNode {
                 .into_iter()
                 .map(|p| p.name)
                 .collect()),
+        }
+    }
+
+    /// Removes a profile from the backend (`apparmor_parser -R` semantics); `false` when it
+    /// was not loaded.
+    pub fn unload(&self, name: &str) -> Result<bool, LandlockError> {
+        match self.backend {
+            BackendKind::None => Ok(false),
+            BackendKind::Kernel => {
+                if !self.loaded_profiles().contains_key(name) {
+                    return Ok(false);
+                }
+                kernel::unload(&self.cfg.apparmor_fs, name)?;
+                Ok(true)
+            }
+            BackendKind::Landlock => self.registry.unload(name),
         }
     }
 
@@ -366,4 +371,21 @@ impl AppArmorNode {
             }
         }
     }
+}
+
+/// The profile files of a directory, sorted: regular files not starting with `.` (as the
+/// AppArmor service skips hidden files in /etc/apparmor.d).
+pub fn profile_files(dir: &Path) -> Result<Vec<PathBuf>, LandlockError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| LandlockError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }

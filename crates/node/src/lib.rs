@@ -19,6 +19,7 @@ mod events;
 mod network;
 mod node;
 mod probes;
+mod profiles_dir;
 mod spec;
 mod status;
 mod time;
@@ -76,6 +77,12 @@ pub struct NodeConfig {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// The node path of every node's AppArmor profiles drop-in directory: files there are kept
+/// loaded (new and changed ones loaded, removed ones' profiles unloaded), so a DaemonSet with
+/// a hostPath volume here loads profiles onto each node it runs on. Behind it is
+/// `D/nodes/<node>/apparmor.d` (through the node's view).
+pub const NODE_PROFILES_DIR: &str = "/etc/armorlet/apparmor.d";
+
 /// The network namespace the node in `node_dir` (`D/nodes/<name>`) runs in, when it has
 /// its own (`armorlet node exec` enters it).
 pub fn node_netns(node_dir: &std::path::Path) -> Option<PathBuf> {
@@ -102,6 +109,27 @@ fn prepare_view(cfg: &NodeConfig) -> Result<(), NodeError> {
 
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.
 pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    // Every node keeps the profiles of its own drop-in directory loaded; on the node it is
+    // /etc/armorlet/apparmor.d (a DaemonSet's hostPath lands there, per node).
+    let drop_in = cfg
+        .data_dir
+        .join("nodes")
+        .join(&cfg.name)
+        .join("apparmor.d");
+    if !cfg
+        .view
+        .mounts
+        .iter()
+        .any(|m| m.node_path == std::path::Path::new(NODE_PROFILES_DIR))
+    {
+        cfg.view.mounts.push(ViewMount {
+            node_path: NODE_PROFILES_DIR.into(),
+            host_path: drop_in.clone(),
+            read_only: false,
+        });
+    }
+    std::fs::create_dir_all(&drop_in)
+        .map_err(|e| NodeError::Config(format!("creating {}: {e}", drop_in.display())))?;
     prepare_view(&cfg)?;
     let client = client_from_kubeconfig(&cfg.kubeconfig).await?;
     let runtime = Arc::new(open_runtime(&cfg)?);
@@ -110,6 +138,20 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
             .map_err(|e| NodeError::Images(e.to_string()))?,
     );
     let apparmor = Arc::new(start_apparmor(&cfg)?);
+    // `--apparmor-profiles-dir`: loaded before the node registers, then kept in step every
+    // second.
+    let apparmor_node = apparmor.clone();
+    let mut profiles_dirs: Vec<profiles_dir::ProfilesDir> = [
+        Some(cfg.view.host_path(std::path::Path::new(NODE_PROFILES_DIR))),
+        cfg.apparmor_profiles_dir.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|d| profiles_dir::ProfilesDir::new(&d))
+    .collect();
+    for d in &mut profiles_dirs {
+        d.sync(&apparmor_node);
+    }
     let network = Arc::new(network::Network::new(&cfg)?);
     if let Some(ns) = network.netns() {
         cfg.node_ip = Some(
@@ -183,6 +225,9 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
             _ = &mut shutdown => break,
             _ = wake.notified() => agent.sync_all().await,
             _ = tick.tick() => {
+                for d in &mut profiles_dirs {
+                    d.sync(&apparmor_node);
+                }
                 reporter.sync_profile_labels().await;
                 agent.sync_all().await
             }
@@ -221,21 +266,6 @@ fn start_apparmor(cfg: &NodeConfig) -> Result<armorlet_landlock::AppArmorNode, N
             helper = %cfg.apparmor.helper.display(),
             "neither the AppArmor LSM nor Landlock with the confine helper is available: pods asking for an AppArmor profile are refused on this node"
         );
-    }
-    if let Some(dir) = &cfg.apparmor_profiles_dir {
-        let results = node
-            .load_dir(dir)
-            .map_err(|e| NodeError::AppArmor(e.to_string()))?;
-        for (file, r) in results {
-            match r {
-                Ok(names) => {
-                    tracing::info!(file = %file.display(), profiles = ?names, "AppArmor profiles loaded")
-                }
-                Err(e) => {
-                    tracing::error!(file = %file.display(), error = %e, "AppArmor profile not loaded")
-                }
-            }
-        }
     }
     Ok(node)
 }

@@ -6,8 +6,9 @@
 //! and `armorlet node exec` shows the same view by bind-mounting it in a private mount
 //! namespace. The view is saved as `D/nodes/<name>/view.json` for `node exec`.
 //!
-//! Invariant: the empty view is the identity (the node sees the host), which is what a node
-//! started without a kind config has.
+//! Invariant: outside its mounts a node sees the host (the empty view is the identity). A node
+//! started without a kind config has one mount: its AppArmor drop-in directory
+//! ([`crate::NODE_PROFILES_DIR`]).
 
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};

@@ -52,8 +52,10 @@ pub struct AgentFlags {
         action = clap::ArgAction::Set
     )]
     pub apparmor_landlock: bool,
-    /// Directory of AppArmor profiles loaded onto the node when it starts (like
-    /// /etc/apparmor.d on a host with the LSM).
+    /// A directory of AppArmor profiles the node keeps loaded (like /etc/apparmor.d on a host
+    /// with the LSM): files that appear or change are loaded, the profiles of removed files
+    /// unloaded. Besides it, every node keeps its drop-in directory loaded, seen on the node
+    /// as /etc/armorlet/apparmor.d (a DaemonSet loader's hostPath).
     #[arg(long)]
     pub apparmor_profiles_dir: Option<PathBuf>,
     /// The static confine helper (Landlock backend); default: `armorlet-confine-static` next
