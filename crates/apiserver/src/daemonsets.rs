@@ -1,9 +1,9 @@
 //! The DaemonSet controller (kube-controller-manager's, pkg/controller/daemon): one pod per
-//! node that the pod template's `nodeSelector` admits, created through the same admission as
-//! any client's pod (ServiceAccount, PodSecurityPolicy, confinement validation), owned by the
-//! DaemonSet; pods on nodes that no longer qualify, extra pods on a node, and pods whose
-//! DaemonSet is gone are deleted gracefully; `status` counts as upstream does. Run on every
-//! controller pass; writes only what changed.
+//! node the pod qualifies for (node selector, required affinity, taints), created through the
+//! same admission as any client's pod (ServiceAccount, PodSecurityPolicy, confinement
+//! validation), owned by the DaemonSet; pods on nodes that no longer qualify, extra pods on a
+//! node, and pods whose DaemonSet is gone are deleted gracefully; `status` counts as upstream
+//! does. Run on every controller pass; writes only what changed.
 //!
 //! Differences from upstream, on purpose: a pod is bound to its node directly
 //! (`spec.nodeName`, as the controller did before 1.12) instead of through the scheduler with a
@@ -40,13 +40,17 @@ fn daemon_tolerations(host_network: bool) -> Vec<Value> {
     t
 }
 
-/// Whether the template's `nodeSelector` admits `node`.
-fn node_matches(template: &Value, node: &Value) -> bool {
-    template["spec"]["nodeSelector"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| &node["metadata"]["labels"][k] == v)
+/// Whether a daemon pod should run on `node` (daemon/util NodeShouldRunDaemonPod: the
+/// scheduler's node selector, required node affinity and taint/toleration checks, with the
+/// tolerations the controller adds).
+fn should_run(ds: &Value, node: &Value) -> bool {
+    let pod = pod_for(ds, node["metadata"]["name"].as_str().unwrap_or(""));
+    let taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    crate::scheduler::selector_matches(&pod, node)
+        && crate::scheduler::untolerated(&pod, &taints).is_none()
 }
 
 fn is_ready(pod: &Value) -> bool {
@@ -137,7 +141,6 @@ fn sync_daemonset(
     mine: &[&Value],
 ) -> Result<(), ApiError> {
     let ns = ds["metadata"]["namespace"].as_str().unwrap_or("default");
-    let template = &ds["spec"]["template"];
     let live: Vec<&Value> = mine
         .iter()
         .copied()
@@ -153,7 +156,7 @@ fn sync_daemonset(
             .copied()
             .filter(|p| p["spec"]["nodeName"] == name)
             .collect();
-        if !node_matches(template, node) {
+        if !should_run(ds, node) {
             for p in on_node {
                 delete_pod(state, p)?;
             }
@@ -186,7 +189,7 @@ fn sync_daemonset(
             let n = p["spec"]["nodeName"].as_str().unwrap_or("");
             !nodes
                 .iter()
-                .any(|node| node["metadata"]["name"] == n && node_matches(template, node))
+                .any(|node| node["metadata"]["name"] == n && should_run(ds, node))
         })
         .count();
     let mut status = json!({
@@ -282,12 +285,28 @@ mod tests {
     }
 
     #[test]
-    fn node_selector_decides_where_pods_run() {
-        let t = json!({"spec": {"nodeSelector": {"apparmor": "yes"}}});
-        let yes = json!({"metadata": {"labels": {"apparmor": "yes"}}});
-        let no = json!({"metadata": {"labels": {}}});
-        assert!(node_matches(&t, &yes));
-        assert!(!node_matches(&t, &no));
-        assert!(node_matches(&json!({"spec": {}}), &no));
+    fn node_selector_and_taints_decide_where_pods_run() {
+        let ds = |selector: Value| {
+            json!({"metadata": {"name": "d", "uid": "u"},
+                   "spec": {"template": {"spec": {"nodeSelector": selector}}}})
+        };
+        let yes = json!({"metadata": {"name": "a", "labels": {"apparmor": "yes"}}});
+        let no = json!({"metadata": {"name": "b", "labels": {}}});
+        assert!(should_run(&ds(json!({"apparmor": "yes"})), &yes));
+        assert!(!should_run(&ds(json!({"apparmor": "yes"})), &no));
+        assert!(should_run(&ds(json!({})), &no));
+        let tainted = |key: &str| {
+            json!({"metadata": {"name": "c", "labels": {}},
+                   "spec": {"taints": [{"key": key, "effect": "NoSchedule"}]}})
+        };
+        // The controller's own tolerations cover an unschedulable node, not a control plane.
+        assert!(should_run(
+            &ds(json!({})),
+            &tainted("node.kubernetes.io/unschedulable")
+        ));
+        assert!(!should_run(
+            &ds(json!({})),
+            &tainted("node-role.kubernetes.io/master")
+        ));
     }
 }

@@ -50,6 +50,8 @@ pub struct State {
     pub ca_pem: String,
     /// The PodSecurityPolicy admission plugin is enabled.
     pub pod_security_policy: bool,
+    /// Wakes the controller pass (scheduler, DaemonSets, endpoints) before its next tick.
+    pub schedule_soon: tokio::sync::Notify,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -631,9 +633,13 @@ fn create_object(
         None
     };
     let obj = convert::to_storage(t.def, obj);
-    Ok(state
+    let created = state
         .store
-        .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?)
+        .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?;
+    if !dry && t.def.group.is_empty() && t.def.plural == "pods" {
+        state.schedule_soon.notify_one();
+    }
+    Ok(created)
 }
 
 /// Creates a pod for an in-process controller (the DaemonSet controller) through the same

@@ -284,6 +284,7 @@ impl Server {
             kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
             ca_pem: creds.ca_pem.clone(),
             pod_security_policy: config.pod_security_policy,
+            schedule_soon: tokio::sync::Notify::new(),
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
@@ -358,7 +359,14 @@ impl Server {
             let mut tick = tokio::time::interval(scheduler::INTERVAL);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {
+                    // Every INTERVAL, and at once when a pod is created (the real scheduler
+                    // watches pods; a tick alone added half an interval to every pod start).
+                    _ = async {
+                        tokio::select! {
+                            _ = tick.tick() => {}
+                            _ = sched_state.schedule_soon.notified() => {}
+                        }
+                    } => {
                         let st = sched_state.clone();
                         let pass = move || {
                             if publish_defaults {

@@ -89,7 +89,7 @@ fn expression_matches(expr: &Value, labels: &Value) -> bool {
 
 /// `nodeSelector` and `requiredDuringSchedulingIgnoredDuringExecution` (terms are ORed,
 /// expressions within a term ANDed).
-fn selector_matches(pod: &Value, node: &Value) -> bool {
+pub(crate) fn selector_matches(pod: &Value, node: &Value) -> bool {
     let labels = &node["metadata"]["labels"];
     let selector_ok = pod["spec"]["nodeSelector"]
         .as_object()
@@ -129,7 +129,7 @@ fn tolerates(toleration: &Value, taint: &Value) -> bool {
 }
 
 /// The first NoSchedule/NoExecute taint the pod does not tolerate.
-fn untolerated(pod: &Value, taints: &[Value]) -> Option<Value> {
+pub(crate) fn untolerated(pod: &Value, taints: &[Value]) -> Option<Value> {
     let tolerations = pod["spec"]["tolerations"]
         .as_array()
         .cloned()

@@ -243,3 +243,89 @@ fn three_nodes_with_their_own_networks() {
         "host bridge left behind"
     );
 }
+
+/// A kind config with workers (`armorlet up --config`): kind's node names, kubeadm's
+/// control-plane label and taint at 1.22 (so pods land on the workers), and each node's own
+/// view: only `kind-worker2` has the seccomp profiles mounted, so a Localhost profile works
+/// there and fails on `kind-worker` with the path as that node sees it.
+#[test]
+fn kind_config_with_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).unwrap();
+    std::fs::copy(
+        repo().join("testdata/tutorial/profiles/audit.json"),
+        profiles.join("audit.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kind.yaml"),
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n- role: worker\n- role: worker\n  extraMounts:\n  - hostPath: ./profiles\n    containerPath: /var/lib/kubelet/seccomp/profiles\n",
+    )
+    .unwrap();
+    let c = Cluster::kind(
+        "crun",
+        dir.path(),
+        &["--config", "kind.yaml", "--emulated-version", "1.22"],
+        &["kind-control-plane", "kind-worker", "kind-worker2"],
+    );
+    let roles = c.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "custom-columns=NAME:.metadata.name,TAINTS:.spec.taints[*].key",
+        "--no-headers",
+    ]);
+    let lines: Vec<Vec<&str>> = roles
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["kind-control-plane", "node-role.kubernetes.io/master"],
+            vec!["kind-worker", "<none>"],
+            vec!["kind-worker2", "<none>"],
+        ],
+        "{roles}"
+    );
+    let table = c.kubectl_ok(&["get", "nodes"]);
+    assert!(
+        table.lines().any(|l| l.starts_with("kind-control-plane")
+            && l.split_whitespace().nth(2) == Some("control-plane,master")),
+        "{table}"
+    );
+    let seccomp_pod = |name: &str, node: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeSelector:\n    kubernetes.io/hostname: {node}\n  terminationGracePeriodSeconds: 1\n  securityContext:\n    seccompProfile:\n      type: Localhost\n      localhostProfile: profiles/audit.json\n  containers:\n  - name: c\n    image: busybox:1.28\n    command: [\"sleep\", \"3600\"]\n"
+        )
+    };
+    c.apply(&seccomp_pod("with-profiles", "kind-worker2"));
+    c.apply(&seccomp_pod("without-profiles", "kind-worker"));
+    c.wait_running("with-profiles");
+    let why = c.wait_for("without-profiles to fail", || {
+        let p = c.pod("without-profiles");
+        let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+        (w["reason"] == "CreateContainerError")
+            .then(|| w["message"].as_str().unwrap_or("").to_owned())
+    });
+    assert!(
+        why.contains("cannot load seccomp profile \"/var/lib/kubelet/seccomp/profiles/audit.json\": open /var/lib/kubelet/seccomp/profiles/audit.json: no such file or directory"),
+        "{why}"
+    );
+    // A pod without a selector never lands on the tainted control plane.
+    c.apply(&pod("anywhere", "", false).replace("  nodeName: \n", ""));
+    let placed = c.wait_for("anywhere to be scheduled", || {
+        c.pod("anywhere")["spec"]["nodeName"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    assert_ne!(placed, "kind-control-plane");
+    c.kubectl_ok(&[
+        "delete",
+        "pod",
+        "with-profiles",
+        "without-profiles",
+        "anywhere",
+    ]);
+}

@@ -935,7 +935,7 @@ fn tutorial_suite_seccomp() {
     t.step(
         "armorlet up --config=kind.yaml: the tutorial's single node (docker ps: kind-control-plane)",
         "kubectl get nodes",
-        row(KIND_NODE, &["Ready", "control-plane", "v1.22.0"]),
+        row(KIND_NODE, &["Ready", "control-plane,master", "v1.22.0"]),
     );
     t.step(
         "the profiles are in the node's default seccomp path",

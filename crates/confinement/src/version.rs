@@ -160,6 +160,13 @@ pub enum Switch {
     /// The node Ready condition message ends in `. AppArmor enabled` when the
     /// host supports AppArmor.
     NodeReadyAppArmorMessage,
+    /// kubeadm taints control-plane nodes `node-role.kubernetes.io/master:NoSchedule`.
+    KubeadmMasterTaint,
+    /// kubeadm labels control-plane nodes `node-role.kubernetes.io/master` (besides
+    /// `node-role.kubernetes.io/control-plane`), so kubectl's ROLES reads `control-plane,master`.
+    KubeadmMasterLabel,
+    /// kubeadm taints control-plane nodes `node-role.kubernetes.io/control-plane:NoSchedule`.
+    KubeadmControlPlaneTaint,
 }
 
 /// One row of the behaviour table: the switch is on for minors
@@ -330,6 +337,31 @@ pub const ROW_NODE_READY_APPARMOR_MESSAGE: SwitchRow = SwitchRow {
     citation: "PR #31659 (v1.4) .. KEP-24 GA PR #123435 (v1.30): pkg/kubelet/nodestatus/setters.go ReadyCondition",
 };
 
+/// KEP-2067 (rename the kubeadm "master" label and taint): kubeadm applied both taints in
+/// v1.24 and only the `control-plane` one from v1.25.
+pub const ROW_KUBEADM_MASTER_TAINT: SwitchRow = SwitchRow {
+    switch: Switch::KubeadmMasterTaint,
+    since: None,
+    until: Some(24),
+    citation: "KEP-2067 (v1.24 both taints, v1.25 control-plane only): cmd/kubeadm/app/constants/constants.go OldControlPlaneTaint",
+};
+
+/// KEP-2067: the `node-role.kubernetes.io/master` label went away in v1.24.
+pub const ROW_KUBEADM_MASTER_LABEL: SwitchRow = SwitchRow {
+    switch: Switch::KubeadmMasterLabel,
+    since: None,
+    until: Some(23),
+    citation: "KEP-2067 (v1.24 drops the master label): cmd/kubeadm/app/constants/constants.go LabelNodeRoleOldControlPlane",
+};
+
+/// See [`ROW_KUBEADM_MASTER_TAINT`].
+pub const ROW_KUBEADM_CONTROL_PLANE_TAINT: SwitchRow = SwitchRow {
+    switch: Switch::KubeadmControlPlaneTaint,
+    since: Some(24),
+    until: None,
+    citation: "KEP-2067 (v1.24 both taints, v1.25 control-plane only): cmd/kubeadm/app/constants/constants.go ControlPlaneTaint",
+};
+
 /// The behaviour table: one row per [`Switch`], each citing its upstream change.
 pub const SWITCHES: &[SwitchRow] = &[
     ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC,
@@ -345,6 +377,9 @@ pub const SWITCHES: &[SwitchRow] = &[
     ROW_KUBELET_APPARMOR_HARD_REJECT,
     ROW_APPARMOR_FEATURE_GATE,
     ROW_NODE_READY_APPARMOR_MESSAGE,
+    ROW_KUBEADM_MASTER_TAINT,
+    ROW_KUBEADM_CONTROL_PLANE_TAINT,
+    ROW_KUBEADM_MASTER_LABEL,
 ];
 
 impl Switch {
@@ -419,6 +454,9 @@ mod tests {
             Switch::KubeletAppArmorHardReject,
             Switch::AppArmorFeatureGateConfigurable,
             Switch::NodeReadyAppArmorMessage,
+            Switch::KubeadmMasterTaint,
+            Switch::KubeadmControlPlaneTaint,
+            Switch::KubeadmMasterLabel,
         ];
         assert_eq!(SWITCHES.len(), all.len());
         for s in all {
@@ -451,6 +489,9 @@ mod tests {
             (Switch::KubeletAppArmorHardReject, 30, false, 31, true),
             (Switch::AppArmorFeatureGateConfigurable, 30, true, 31, false),
             (Switch::NodeReadyAppArmorMessage, 29, true, 30, false),
+            (Switch::KubeadmMasterTaint, 24, true, 25, false),
+            (Switch::KubeadmControlPlaneTaint, 23, false, 24, true),
+            (Switch::KubeadmMasterLabel, 23, true, 24, false),
         ];
         for &(s, before, b, after, a) in cases {
             assert_eq!(v(before).has(s), b, "{s:?} at 1.{before}");

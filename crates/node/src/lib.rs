@@ -75,6 +75,10 @@ pub struct NodeConfig {
     /// Labels the node registers with besides the kubelet's own (kind's node `labels`, the
     /// kubelet's `--node-labels`).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Taints the node registers with (the kubelet's `--register-with-taints`; kubeadm's
+    /// control-plane taint on a kind cluster with workers). Applied when the Node is created
+    /// only, as the kubelet does.
+    pub register_with_taints: Vec<serde_json::Value>,
 }
 
 /// The node path of every node's AppArmor profiles drop-in directory: files there are kept
@@ -130,6 +134,13 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     std::fs::create_dir_all(&drop_in)
         .map_err(|e| NodeError::Config(format!("creating {}: {e}", drop_in.display())))?;
+    // A directory the user named must exist (a typo would otherwise load nothing, silently).
+    if let Some(dir) = cfg.apparmor_profiles_dir.as_deref().filter(|d| !d.is_dir()) {
+        return Err(NodeError::AppArmor(format!(
+            "--apparmor-profiles-dir {}: not a directory",
+            dir.display()
+        )));
+    }
     prepare_view(&cfg)?;
     let client = client_from_kubeconfig(&cfg.kubeconfig).await?;
     let runtime = Arc::new(open_runtime(&cfg)?);

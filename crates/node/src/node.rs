@@ -127,9 +127,13 @@ impl NodeReporter {
 
     /// Creates the Node (or takes over an existing one) and posts its first status.
     pub async fn register(&self) -> Result<(), kube::Error> {
+        let mut spec = json!({"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]});
+        if !self.cfg.register_with_taints.is_empty() {
+            spec["taints"] = json!(self.cfg.register_with_taints);
+        }
         let node: Node = serde_json::from_value(json!({
             "metadata": {"name": self.cfg.name, "labels": self.labels()},
-            "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]},
+            "spec": spec,
         }))
         .map_err(kube::Error::SerdeError)?;
         match self.nodes().create(&PostParams::default(), &node).await {

@@ -108,3 +108,53 @@ fn unload(node: &AppArmorNode, file: &Path, profiles: &[String]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use armorlet_landlock::{AppArmorConfig, BackendChoice};
+
+    fn node(root: &Path) -> AppArmorNode {
+        let helper = root.join("helper");
+        std::fs::write(&helper, "").unwrap();
+        let mut c = AppArmorConfig::new(root.join("registry"), helper);
+        c.mode = BackendChoice::Landlock;
+        c.apparmor_fs = root.join("no-securityfs");
+        c.module_params = root.join("no-params");
+        AppArmorNode::new(c).unwrap()
+    }
+
+    fn loaded(n: &AppArmorNode) -> Vec<String> {
+        n.loaded_profiles().into_keys().collect()
+    }
+
+    #[test]
+    fn follows_the_directory() {
+        let tmp = std::env::temp_dir().join(format!("armorlet-pd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let n = node(&tmp);
+        let dir = tmp.join("apparmor.d");
+        let mut pd = ProfilesDir::new(&dir);
+        pd.sync(&n); // no directory yet: nothing, no error
+        assert!(loaded(&n).is_empty());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a"),
+            "profile one {\n  /data/** r,\n}\nprofile two {\n  /data/** r,\n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("b"), "profile broken {\n  /data/** rr q,\n").unwrap();
+        pd.sync(&n);
+        assert_eq!(loaded(&n), ["one", "two"]);
+        // A changed file: a profile it no longer defines is unloaded.
+        std::fs::write(dir.join("a"), "profile one {\n  /data/** rw,\n}\n").unwrap();
+        pd.sync(&n);
+        assert_eq!(loaded(&n), ["one"]);
+        // A removed file: its profiles are unloaded.
+        std::fs::remove_file(dir.join("a")).unwrap();
+        pd.sync(&n);
+        assert!(loaded(&n).is_empty());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

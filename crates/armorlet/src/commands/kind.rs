@@ -4,7 +4,9 @@
 //! What maps (kind's `pkg/apis/config/v1alpha4/types.go` is the reference for the fields):
 //! - `nodes[]`: one node agent each, named as kind names its node containers
 //!   (`<name>-control-plane`, `<name>-control-plane2`, `<name>-worker`, `<name>-worker2`, ...);
-//!   control-plane nodes get the `node-role.kubernetes.io/control-plane` label kubeadm sets.
+//!   control-plane nodes get the labels kubeadm of the emulated release sets
+//!   (`node-role.kubernetes.io/control-plane`, and up to 1.23 `.../master`) and, when the
+//!   cluster has workers, its `NoSchedule` taint (kind untaints a lone control plane).
 //!   No node: one control-plane node, as kind.
 //! - `extraMounts`: the node's view (`armorlet_node::NodeView`). Each node has its own kubelet
 //!   root (`D/nodes/<node>/kubelet`, seen at `/var/lib/kubelet`), so a mount at

@@ -208,6 +208,7 @@ impl AgentFlags {
             apparmor_profiles_dir: self.apparmor_profiles_dir.clone(),
             view: armorlet_node::NodeView::default(),
             labels: Default::default(),
+            register_with_taints: Vec::new(),
         })
     }
 }

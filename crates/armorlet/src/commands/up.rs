@@ -197,6 +197,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 mounts.extend(n.mounts.iter().cloned());
                 cfg.view = armorlet_node::NodeView { mounts };
                 cfg.labels = n.labels.clone();
+                if n.role == super::kind::Role::ControlPlane
+                    && args
+                        .emulated_version
+                        .has(armorlet_confinement::Switch::KubeadmMasterLabel)
+                {
+                    cfg.labels
+                        .insert("node-role.kubernetes.io/master".into(), String::new());
+                }
+                cfg.register_with_taints =
+                    control_plane_taints(kind.as_ref(), n, args.emulated_version);
             }
             let shutdown = wait();
             agents.spawn(async move { (name, armorlet_node::run(cfg, shutdown).await) });
@@ -224,6 +234,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .context("serving the API")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// kubeadm's control-plane taints of the emulated release (see the `Kubeadm*Taint` switches);
+/// kind removes them when the cluster has no worker (pkg/cluster/internal/create/actions/
+/// kubeadminit).
+fn control_plane_taints(
+    kind: Option<&super::kind::KindCluster>,
+    node: &super::kind::KindNode,
+    version: armorlet_apiserver::EmulatedVersion,
+) -> Vec<serde_json::Value> {
+    let has_workers =
+        kind.is_some_and(|k| k.nodes.iter().any(|n| n.role == super::kind::Role::Worker));
+    if node.role != super::kind::Role::ControlPlane || !has_workers {
+        return Vec::new();
+    }
+    use armorlet_confinement::Switch;
+    [
+        (Switch::KubeadmMasterTaint, "node-role.kubernetes.io/master"),
+        (
+            Switch::KubeadmControlPlaneTaint,
+            "node-role.kubernetes.io/control-plane",
+        ),
+    ]
+    .into_iter()
+    .filter(|(s, _)| version.has(*s))
+    .map(|(_, k)| serde_json::json!({"key": k, "effect": "NoSchedule"}))
+    .collect()
 }
 
 /// `--feature-gates` followed by more gates (later entries win).
@@ -270,4 +307,45 @@ pub async fn shutdown_signal() {
         }
     }
     tracing::info!("termination signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::kind::KindCluster;
+
+    #[test]
+    fn control_plane_taints_follow_kubeadm_and_kind() {
+        let dir = std::env::temp_dir();
+        let two = KindCluster::parse(
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n- role: worker\n",
+            &dir,
+        )
+        .unwrap();
+        let one = KindCluster::parse("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n", &dir)
+            .unwrap();
+        let keys = |k: &KindCluster, i: usize, v: &str| -> Vec<String> {
+            control_plane_taints(Some(k), &k.nodes[i], v.parse().unwrap())
+                .iter()
+                .map(|t| t["key"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(keys(&two, 0, "1.22"), ["node-role.kubernetes.io/master"]);
+        assert_eq!(
+            keys(&two, 0, "1.24"),
+            [
+                "node-role.kubernetes.io/master",
+                "node-role.kubernetes.io/control-plane"
+            ]
+        );
+        assert_eq!(
+            keys(&two, 0, "1.32"),
+            ["node-role.kubernetes.io/control-plane"]
+        );
+        assert!(keys(&two, 1, "1.22").is_empty(), "workers are not tainted");
+        assert!(
+            keys(&one, 0, "1.22").is_empty(),
+            "kind untaints a lone control plane"
+        );
+    }
 }
