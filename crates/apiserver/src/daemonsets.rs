@@ -53,14 +53,6 @@ fn should_run(ds: &Value, node: &Value) -> bool {
         && crate::scheduler::untolerated(&pod, &taints).is_none()
 }
 
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 /// The daemon pod for `node`.
 fn pod_for(ds: &Value, node: &str) -> Value {
     let template = &ds["spec"]["template"];
@@ -174,7 +166,7 @@ fn sync_daemonset(
             }
             Some((first, extra)) => {
                 scheduled += 1;
-                if is_ready(first) {
+                if crate::scheduler::ready(first) {
                     ready += 1;
                 }
                 for p in extra {

@@ -658,6 +658,25 @@ pub(crate) fn create_pod_as_controller(
     create_object(state, &t, pod, false, &mut Vec::new())
 }
 
+/// The stored form of an update or patch result (`new` merged for the endpoint), after the
+/// write-time validation; a refusal is left in `refused` for the caller to return, and the
+/// store is told to abort.
+fn validated_for_storage(
+    t: &Target,
+    old: &Value,
+    new: Value,
+    refused: &mut Option<ApiError>,
+) -> std::result::Result<Value, StoreError> {
+    let new = merge_for_endpoint(t, old, new);
+    if let Err(e) = validate_policy_object(t.def, &new) {
+        *refused = Some(e);
+        return Err(StoreError::BadRequest {
+            message: "invalid".into(),
+        });
+    }
+    Ok(convert::to_storage(t.def, new))
+}
+
 /// A PodSecurityPolicy must validate (pkg/apis/policy/validation) on every write.
 fn validate_policy_object(def: &ResourceDef, obj: &Value) -> Result<()> {
     if def.group != "policy" || def.plural != "podsecuritypolicies" {
@@ -971,14 +990,7 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
         &write_opts(t.def, dry_run(call)),
         |old| {
             let old = convert::from_storage(t.def, old);
-            let new = merge_for_endpoint(t, &old, obj);
-            if let Err(e) = validate_policy_object(t.def, &new) {
-                invalid = Some(e);
-                return Err(StoreError::BadRequest {
-                    message: "invalid".into(),
-                });
-            }
-            Ok(convert::to_storage(t.def, new))
+            validated_for_storage(t, &old, obj, &mut invalid)
         },
     );
     if let Some(e) = invalid {
@@ -1047,14 +1059,7 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
             }
             doc["apiVersion"] = json!(t.def.api_version());
             doc["kind"] = json!(t.def.kind);
-            let new = merge_for_endpoint(t, &old, doc);
-            if let Err(e) = validate_policy_object(t.def, &new) {
-                patch_error = Some(e);
-                return Err(StoreError::BadRequest {
-                    message: "invalid".into(),
-                });
-            }
-            Ok(convert::to_storage(t.def, new))
+            validated_for_storage(t, &old, doc, &mut patch_error)
         },
     );
     if let Some(e) = patch_error {

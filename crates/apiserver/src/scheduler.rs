@@ -53,8 +53,9 @@ fn is_terminal(pod: &Value) -> bool {
     )
 }
 
-fn node_ready(node: &Value) -> bool {
-    node["status"]["conditions"]
+/// Whether a pod or node has the condition `Ready` = `True`.
+pub(crate) fn ready(obj: &Value) -> bool {
+    obj["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
@@ -150,7 +151,7 @@ fn check(pod: &Value, node: &Value, bound: usize) -> Option<Misfit> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if !node_ready(node)
+    if !ready(node)
         && !taints.iter().any(|t| {
             t["key"] == "node.kubernetes.io/not-ready"
                 || t["key"] == "node.kubernetes.io/unreachable"

@@ -760,6 +760,14 @@ fn tutorial_suite_apparmor_psp() {
         ),
     );
     t.step(
+        "a patch that breaks a policy is refused too",
+        r#"kubectl patch psp apparmor --type merge -p '{"spec":{"runAsUser":{"rule":"Sometimes"}}}'"#,
+        shows(
+            1,
+            &["spec.runAsUser.rule: Unsupported value: \"Sometimes\": supported values: \"MustRunAs\", \"MustRunAsNonRoot\", \"RunAsAny\""],
+        ),
+    );
+    t.step(
         "a policy whose default is not a profile reference is invalid",
         "kubectl create -f ./bad-psp.yaml",
         shows(
