@@ -147,3 +147,33 @@ fn sigkill_during_churn_loses_nothing_and_starts_nothing_twice() {
         deleted.len()
     );
 }
+
+/// A node agent that cannot start (here its node API port is taken) stops `armorlet up` with
+/// the agent's error and a failure exit status, rather than leaving a cluster that silently
+/// lacks the node.
+#[test]
+fn a_node_that_cannot_start_fails_armorlet_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = armorlet()
+        .args(["up", "--listen", "127.0.0.1:0", "--node-api-port", &port])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--kubelet-root-dir")
+        .arg(dir.path().join("kroot"))
+        .args(["--node-index", &next_node_index(1).to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "armorlet up succeeded:\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "armorlet: node {}: pod network: node API on 0.0.0.0:{port}: Address already in use",
+            hostname()
+        )),
+        "{stderr}"
+    );
+    drop(taken);
+}

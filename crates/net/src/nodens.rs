@@ -41,6 +41,15 @@ pub enum NetnsError {
         #[source]
         source: std::io::Error,
     },
+    /// The machine-wide wiring lock cannot be taken.
+    #[error("locking {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// No address is left for the node.
     #[error("node index {0} has no address in 172.31.0.0/24 (at most 252 nodes)")]
     Index(u8),
@@ -57,6 +66,41 @@ pub struct NodeNetns {
 /// Serialises the wiring of namespaces made by this process (nodes start concurrently).
 static WIRING: Mutex<()> = Mutex::new(());
 
+/// The file whose `flock` serialises the wiring between processes: several `armorlet up`
+/// share [`HOST_BRIDGE`], and one must not create it while another removes it.
+const WIRING_LOCK: &str = "/run/armorlet/netns.lock";
+
+/// Held while the host side is wired: this process's mutex, then the machine-wide lock
+/// (released when the file closes).
+struct Wiring {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    _file: std::fs::File,
+}
+
+fn wiring() -> Result<Wiring, NetnsError> {
+    let guard = WIRING.lock().unwrap_or_else(|e| e.into_inner());
+    let err = |e: std::io::Error| NetnsError::Lock {
+        path: WIRING_LOCK.into(),
+        source: e,
+    };
+    let path = Path::new(WIRING_LOCK);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(err)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| err(e.into()))?;
+    Ok(Wiring {
+        _guard: guard,
+        _file: file,
+    })
+}
+
 impl NodeNetns {
     /// The namespace of node `index`, created and wired when missing (idempotent: a node
     /// restarted after a crash finds its namespace, pods and address as they were).
@@ -67,7 +111,7 @@ impl NodeNetns {
             pod_cidr: pod_cidr.to_owned(),
         };
         let ip = ns.ip()?;
-        let _guard = WIRING.lock().unwrap_or_else(|e| e.into_inner());
+        let _wiring = wiring()?;
         if !ns.path().exists() {
             ip_cmd(&["netns", "add", &ns.name])?;
         }
@@ -169,7 +213,7 @@ impl NodeNetns {
     /// Removes the namespace (and with it the node's link), the host route, and the host
     /// bridge when no node is left on it.
     pub fn remove(&self) -> Result<(), NetnsError> {
-        let _guard = WIRING.lock().unwrap_or_else(|e| e.into_inner());
+        let _wiring = wiring()?;
         if route_exists(&self.pod_cidr) {
             ip_cmd(&["route", "del", &self.pod_cidr])?;
         }

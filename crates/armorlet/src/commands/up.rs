@@ -216,24 +216,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let serving = tokio::spawn(server.serve(async move {
             let _ = server_stopped.await;
         }));
-        shutdown_signal().await;
+        // A node agent that ends before the signal has failed (it cannot start, or lost its
+        // runtime): `armorlet up` stops the others and fails with its error, as kind fails a
+        // cluster whose node does not come up, rather than serve a cluster with a missing node.
+        let failure = tokio::select! {
+            () = shutdown_signal() => None,
+            Some(done) = agents.join_next() => Some(agent_failure(done)),
+        };
+        if let Some(e) = &failure {
+            tracing::error!(error = format!("{e:#}"), "stopping the cluster");
+        }
         let _ = stop.send(true);
         while let Some(done) = agents.join_next().await {
-            match done {
-                Ok((name, Err(e))) => {
-                    tracing::error!(node = %name, error = %e, "node agent failed")
-                }
-                Err(e) => tracing::error!(error = %e, "node agent task failed"),
-                Ok((_, Ok(()))) => {}
+            if let Ok((_, Ok(()))) = done {
+                continue;
             }
+            tracing::error!(
+                error = format!("{:#}", agent_failure(done)),
+                "node agent failed"
+            );
         }
         let _ = stop_server.send(());
         serving
             .await
             .context("API server task")?
             .context("serving the API")?;
-        Ok(ExitCode::SUCCESS)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(ExitCode::SUCCESS),
+        }
     })
+}
+
+/// The error of a node agent's task that ended.
+fn agent_failure(
+    done: Result<(String, Result<(), armorlet_node::NodeError>), tokio::task::JoinError>,
+) -> anyhow::Error {
+    match done {
+        Ok((name, Err(e))) => anyhow::Error::new(e).context(format!("node {name}")),
+        Ok((name, Ok(()))) => anyhow::anyhow!("node {name}: the agent stopped"),
+        Err(e) => anyhow::Error::new(e).context("node agent task"),
+    }
 }
 
 /// kubeadm's control-plane taints of the emulated release (see the `Kubeadm*Taint` switches);

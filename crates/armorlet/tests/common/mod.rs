@@ -383,7 +383,7 @@ pub fn internal_ip(node: &Value) -> String {
 /// a user's cluster). Each index is held through a lock file for the life of the test
 /// process, so test binaries running side by side never share a bridge, pod CIDR or Service
 /// rules table.
-fn next_node_index(nodes: u8) -> u8 {
+pub fn next_node_index(nodes: u8) -> u8 {
     static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
     let mut held = HELD.lock().unwrap();
     let dir = std::env::temp_dir().join("armorlet-test-node-index");
