@@ -24,6 +24,12 @@ enum Command {
     /// Seccomp profiles: check, compile to BPF, explain, diff.
     #[command(subcommand)]
     Seccomp(commands::seccomp::Command),
+    /// Record what a workload does into a least-privilege profile.
+    #[command(subcommand)]
+    Record(commands::record::Command),
+    /// Complain → enforce: a seccomp profile's complain mode, and what to add from its logs.
+    #[command(subcommand)]
+    Profile(commands::profile::Command),
     /// Start the control plane: the Kubernetes API server and its store.
     Up(commands::up::Args),
     /// Run only the node agent against a Kubernetes API server.
@@ -42,6 +48,8 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Apparmor(cmd) => cmd.run(),
         Command::Seccomp(cmd) => cmd.run(),
+        Command::Record(cmd) => cmd.run(),
+        Command::Profile(cmd) => cmd.run(),
         Command::Up(args) => commands::up::run(args),
         Command::Node(args) => commands::node::run(args),
         Command::Image(args) => commands::image::run(args),

@@ -76,18 +76,7 @@ fn field_pod(name: &str, profile: &str, privileged: bool) -> String {
 }
 
 fn landlock_cluster(version: &str) -> Cluster {
-    let helper = confine_helper();
-    Cluster::with_args(
-        "crun",
-        &[
-            "--emulated-version",
-            version,
-            "--apparmor",
-            "landlock",
-            "--confine-helper",
-            helper.to_str().unwrap(),
-        ],
-    )
+    Cluster::landlock(&["--emulated-version", version])
 }
 
 /// `armorlet apparmor load --approximate` of the tutorial's profile into the node.

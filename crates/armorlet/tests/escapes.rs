@@ -49,18 +49,7 @@ fn host_block_device() -> (String, String) {
 
 #[test]
 fn breakouts_are_blocked() {
-    let helper = confine_helper();
-    let c = Cluster::with_args(
-        "crun",
-        &[
-            "--apparmor",
-            "landlock",
-            "--apparmor-landlock",
-            "approximate",
-            "--confine-helper",
-            helper.to_str().unwrap(),
-        ],
-    );
+    let c = Cluster::landlock(&["--apparmor-landlock", "approximate"]);
     for (name, text) in [("deny-write", DENY_WRITE), ("no-raw", NO_RAW)] {
         let file = c.dir.path().join(name);
         std::fs::write(&file, text).unwrap();

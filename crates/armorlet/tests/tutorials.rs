@@ -480,16 +480,7 @@ fn node_label_variant(t: &mut Tutorial, names: &[String]) {
 /// container (`CreateContainerError`, naming the profile).
 #[test]
 fn tutorial_suite_apparmor_1_32() {
-    let helper = confine_helper();
-    let c = Cluster::with_args(
-        "crun",
-        &[
-            "--apparmor",
-            "landlock",
-            "--confine-helper",
-            helper.to_str().unwrap(),
-        ],
-    );
+    let c = Cluster::landlock(&[]);
     let node = hostname();
     let intro = "# The AppArmor tutorial at Kubernetes 1.32 on armorlet\n\n\
          The AppArmor tutorial's steps on `armorlet up --apparmor landlock` at its default release\n\
@@ -670,19 +661,11 @@ fn tutorial_suite_seccomp_1_32() {
 /// invalid.
 #[test]
 fn tutorial_suite_apparmor_psp() {
-    let helper = confine_helper();
-    let c = Cluster::with_args(
-        "crun",
-        &[
-            "--emulated-version",
-            "1.22",
-            "--enable-admission-plugins=PodSecurityPolicy",
-            "--apparmor",
-            "landlock",
-            "--confine-helper",
-            helper.to_str().unwrap(),
-        ],
-    );
+    let c = Cluster::landlock(&[
+        "--emulated-version",
+        "1.22",
+        "--enable-admission-plugins=PodSecurityPolicy",
+    ]);
     let intro = "# The AppArmor tutorial's PodSecurityPolicy on armorlet\n\n\
          \"Restricting profiles with the PodSecurityPolicy\" from the AppArmor tutorial on\n\
          `armorlet up --emulated-version 1.22 --enable-admission-plugins=PodSecurityPolicy\n\

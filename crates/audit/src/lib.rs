@@ -17,6 +17,6 @@ mod record;
 pub use attribution::{container_id_of, Attribute, Owner};
 pub use error::AuditError;
 pub use landlock::{LandlockRecord, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN};
-pub use log::{AuditLog, PodFilter};
+pub use log::{logged_syscalls, AuditLog, PodFilter};
 pub use reader::{ensure_audit_enabled, AuditReader, Record, Source};
 pub use record::{SeccompRecord, AUDIT_SECCOMP};

@@ -38,6 +38,31 @@ impl PodFilter {
     }
 }
 
+/// `SECCOMP_RET_LOG`: the `code=` of a syscall a complain-mode profile let through.
+const RET_LOG: &str = "code=0x7ffc0000";
+
+/// The names of the syscalls that lines of `text` (node audit log lines) record
+/// as logged by a `SCMP_ACT_LOG` action, for the pods `filter` selects and, when
+/// given, only `container`: what a complain-mode profile would have denied.
+pub fn logged_syscalls(
+    text: &str,
+    filter: &PodFilter,
+    container: Option<&str>,
+) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| filter.matches(l))
+        .filter(|l| l.split(' ').any(|t| t == RET_LOG))
+        .filter(|l| {
+            container.is_none_or(|c| {
+                l.split(' ')
+                    .any(|t| t.strip_prefix("container=") == Some(c))
+            })
+        })
+        .filter_map(|l| l.split(' ').find_map(|t| t.strip_prefix("syscall_name=")))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The node audit log files.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditLog;
@@ -167,6 +192,23 @@ mod tests {
         assert!(!f(Some("kube-system"), Some("audit-pod")).matches(line));
         assert!(!f(None, Some("audit")).matches(line));
         assert!(!f(None, Some("x")).matches("no owner"));
+    }
+
+    #[test]
+    fn logged_syscalls_are_the_complain_modes_would_be_denials() {
+        let text = "\
+a: type=1326 audit(1.0:1): syscall=83 code=0x7ffc0000 syscall_name=mkdir pod=default/p container=c
+a: type=1326 audit(1.0:2): syscall=0 code=0x7fff0000 syscall_name=read pod=default/p container=c
+a: type=1326 audit(1.0:3): syscall=84 code=0x7ffc0000 syscall_name=rmdir pod=default/p container=side
+a: type=1326 audit(1.0:4): syscall=85 code=0x7ffc0000 syscall_name=creat pod=default/other container=c
+";
+        let f = PodFilter {
+            namespace: Some("default".into()),
+            pod: Some("p".into()),
+        };
+        let names = |c| logged_syscalls(text, &f, c).into_iter().collect::<Vec<_>>();
+        assert_eq!(names(None), ["mkdir", "rmdir"]);
+        assert_eq!(names(Some("c")), ["mkdir"]);
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub struct SocketAllow {
     pub sock_type: Option<u32>,
 }
 
+/// Where a recorded container's helper finds the monitor's recorder socket
+/// (when the seccomp flags ask for a listener).
+pub const SECCOMP_LISTENER: &str = "/.armorlet/seccomp.sock";
+
 /// Everything the confine helper applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -183,6 +187,17 @@ fn step_err(step: &'static str) -> impl Fn(std::io::Error) -> LandlockError {
 /// confined and must not exec.
 pub fn apply(plan: &Plan) -> Result<(), LandlockError> {
     let seccomp = plan.seccomp()?;
+    // A recorded container: its filter's listener goes to the monitor through
+    // SECCOMP_LISTENER, connected before the socket filter could refuse it.
+    let recorder =
+        if plan.seccomp_flags & armorlet_seccomp::load::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+            Some(
+                std::os::unix::net::UnixStream::connect(SECCOMP_LISTENER)
+                    .map_err(step_err("seccomp listener"))?,
+            )
+        } else {
+            None
+        };
     if plan.no_new_privs || plan.landlock.is_some() {
         // SAFETY: plain prctl.
         let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
@@ -201,17 +216,28 @@ pub fn apply(plan: &Plan) -> Result<(), LandlockError> {
         armorlet_seccomp::load::install(&prog, 0, false).map_err(step_err("socket filter"))?;
     }
     if let Some(prog) = seccomp {
-        if plan.seccomp_flags & armorlet_seccomp::load::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-            // Nobody would receive the listener: SCMP_ACT_NOTIFY would hang the workload.
-            return Err(LandlockError::Plan(
-                "seccomp: SCMP_ACT_NOTIFY needs a listener, which the confine helper has not"
-                    .into(),
-            ));
+        if let Some(recorder) = &recorder {
+            announce_listener(recorder)?;
         }
         armorlet_seccomp::load::install(&prog, plan.seccomp_flags, false)
             .map_err(step_err("seccomp"))?;
     }
     Ok(())
+}
+
+/// Tells the recorder which fd the listener is about to get (the lowest free
+/// one): once the filter is installed this process cannot send it (each of its
+/// syscalls waits for the recorder), so the recorder takes it with
+/// `pidfd_getfd(2)`, learning the pid from the socket's peer credentials.
+fn announce_listener(recorder: &std::os::unix::net::UnixStream) -> Result<(), LandlockError> {
+    use std::io::Write;
+    let err = step_err("seccomp listener");
+    let probe = std::fs::File::open("/dev/null").map_err(&err)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&probe);
+    drop(probe);
+    (&*recorder)
+        .write_all(&(fd as u32).to_le_bytes())
+        .map_err(err)
 }
 
 #[repr(C)]

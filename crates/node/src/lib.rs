@@ -29,6 +29,7 @@ mod watch;
 mod worker;
 
 pub use error::NodeError;
+pub use spec::{recording_file, RECORD_SECCOMP_ANNOTATION};
 pub use view::{NodeView, ViewMount};
 
 use armorlet_runtime::{Runtime, RuntimeConfig, RuntimeKind};
@@ -109,6 +110,12 @@ fn prepare_view(cfg: &NodeConfig) -> Result<(), NodeError> {
     cfg.view
         .save(&node_dir)
         .map_err(|e| NodeError::Config(format!("saving the node's view: {e}")))
+}
+
+/// `D/nodes/<node>/recordings`: the seccomp recordings of the node's containers
+/// (see [`RECORD_SECCOMP_ANNOTATION`]).
+pub fn recordings_dir(data_dir: &std::path::Path, node: &str) -> std::path::PathBuf {
+    data_dir.join("nodes").join(node).join("recordings")
 }
 
 /// Runs the agent until `shutdown` resolves. Containers keep running after it returns.

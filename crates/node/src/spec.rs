@@ -81,6 +81,44 @@ pub struct SpecInput<'a> {
     pub containers_dir: &'a Path,
     /// The node's view: Localhost seccomp profiles are node paths.
     pub view: &'a crate::NodeView,
+    /// The node's recordings (`D/nodes/<node>/recordings`).
+    pub recordings_dir: &'a Path,
+    /// The OCI runtime (what it accepts as notify rules differs).
+    pub notify_runtime: armorlet_seccomp::record::NotifyRuntime,
+}
+
+/// The pod annotation asking for seccomp recording: `*` (every container) or a
+/// comma-separated list of container names. The containers then run under
+/// their own profile with its allowed syscalls reported to the container's
+/// monitor, which writes them to [`recording_file`]; `armorlet record seccomp
+/// --pod` turns that into a profile.
+pub const RECORD_SECCOMP_ANNOTATION: &str = "recording.armorlet.io/seccomp";
+
+/// Where the recording of a container goes: per pod name, so the runs of
+/// restarted and re-created pods merge.
+pub fn recording_file(
+    recordings_dir: &Path,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> PathBuf {
+    recordings_dir
+        .join(namespace)
+        .join(pod)
+        .join(format!("{container}.json"))
+}
+
+/// Whether the pod's recording annotation selects `container`.
+fn records(pod: &Pod, container: &str) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RECORD_SECCOMP_ANNOTATION))
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|n| n == "*" || n == container)
+        })
 }
 
 /// A container spec and what its confinement had to tighten.
@@ -103,8 +141,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
     let sc = c.security_context.as_ref();
     let privileged = input.confinement.privileged;
     let capabilities = capabilities(c, privileged);
-    let seccomp_profile = seccomp_profile(&input.confinement.seccomp, input.view)?;
+    let mut seccomp_profile = seccomp_profile(&input.confinement.seccomp, input.view)?;
     let host = ResolveContext::host_default();
+    let record = records(input.pod, &c.name);
+    if record {
+        // The container's own confinement, with what it allows reported.
+        seccomp_profile = Some(armorlet_seccomp::record::notify_profile(
+            seccomp_profile.as_ref(),
+            input.notify_runtime,
+            host.arch,
+        ));
+    }
     let seccomp_ctx =
         ResolveContext::new(host.arch, capabilities.iter().cloned(), host.kernel_version);
     let (uid, gid, additional_gids) = identity(input)?;
@@ -159,6 +206,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
             &c.name,
             input.restart_count,
         ),
+        record_seccomp: record.then(|| recording_file(input.recordings_dir, &ns, &name, &c.name)),
     };
     let (approximations, log_denials) =
         confine(input, &mut spec, seccomp_profile.as_ref(), &seccomp_ctx)?;
@@ -573,6 +621,28 @@ fn parse_quantity(q: &str, scale: u128) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_helper_and_the_runtime_agree_on_the_recorder_socket() {
+        assert_eq!(
+            armorlet_runtime::CONFINE_LISTENER,
+            armorlet_landlock::plan::SECCOMP_LISTENER
+        );
+    }
+
+    #[test]
+    fn the_recording_annotation_names_containers() {
+        let pod = |v: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"annotations": {RECORD_SECCOMP_ANNOTATION: v}}
+            }))
+            .unwrap()
+        };
+        assert!(records(&pod("*"), "web"));
+        assert!(records(&pod("sidecar, web"), "web"));
+        assert!(!records(&pod("sidecar"), "web"));
+        assert!(!records(&Pod::default(), "web"));
+    }
 
     #[test]
     fn quantities() {

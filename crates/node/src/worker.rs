@@ -660,6 +660,13 @@ impl Agent {
             apparmor: &self.apparmor,
             containers_dir: &self.runtime.config().containers_dir,
             view: &self.cfg.view,
+            recordings_dir: &crate::recordings_dir(&self.cfg.data_dir, &self.cfg.name),
+            notify_runtime: match self.cfg.runtime {
+                armorlet_runtime::RuntimeKind::Runc => {
+                    armorlet_seccomp::record::NotifyRuntime::Runc
+                }
+                _ => armorlet_seccomp::record::NotifyRuntime::Crun,
+            },
         };
         let spec::Built {
             spec,

@@ -46,6 +46,10 @@ use armorlet_seccomp::resolve::ALL_CAPS as CAP_NAMES;
 pub(crate) const CONFINE_HELPER: &str = "/.armorlet/confine";
 /// The plan file's path in the container.
 pub(crate) const CONFINE_PLAN: &str = "/.armorlet/plan";
+/// Where a recorded container's confine helper finds the monitor's recorder
+/// socket: `armorlet_landlock::plan::SECCOMP_LISTENER` (the node's tests check
+/// they agree; the runtime does not depend on the Landlock crate).
+pub const CONFINE_LISTENER: &str = "/.armorlet/seccomp.sock";
 
 /// Paths the bundle refers to.
 pub(crate) struct BundlePaths<'a> {
@@ -72,6 +76,12 @@ pub(crate) fn build(
             return Err(RuntimeError::Invalid("seccomp: not a JSON object".into()));
         }
         value["linux"]["seccomp"] = seccomp.clone();
+        if spec.record_seccomp.is_some() && spec.landlock.is_none() {
+            value["linux"]["seccomp"]["listenerPath"] = crate::record::socket_path(&spec.id)
+                .to_string_lossy()
+                .into();
+            value["linux"]["seccomp"]["listenerMetadata"] = spec.id.clone().into();
+        }
     }
     Ok(value)
 }
@@ -291,6 +301,14 @@ fn mounts(spec: &ContainerSpec, sandbox_dir: &Path) -> Result<Vec<Mount>, BoxErr
             &l.plan,
             &["rbind", "rprivate", "ro"],
         )?);
+        if spec.record_seccomp.is_some() {
+            out.push(mount(
+                CONFINE_LISTENER,
+                "bind",
+                crate::record::socket_path(&spec.id),
+                &["rbind", "rprivate"],
+            )?);
+        }
     }
     Ok(out)
 }
@@ -495,6 +513,7 @@ mod tests {
                 memory_limit: Some(1 << 26),
             },
             log_path: "/log".into(),
+            record_seccomp: None,
         }
     }
 

@@ -18,6 +18,7 @@ mod error;
 mod exec;
 mod host;
 mod monitor;
+pub mod record;
 mod rootfs;
 mod runtime;
 mod sandbox;
@@ -25,6 +26,7 @@ mod status;
 mod types;
 mod util;
 
+pub use bundle::CONFINE_LISTENER;
 pub use error::RuntimeError;
 pub use exec::resize_pty;
 pub use monitor::monitor_main;

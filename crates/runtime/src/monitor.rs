@@ -37,6 +37,13 @@ pub(crate) struct MonitorConfig {
     pub binary: PathBuf,
     /// Its `--root`.
     pub state_root: PathBuf,
+    /// crun or runc (what a recording cannot observe differs).
+    #[serde(default = "crun")]
+    pub kind: RuntimeKind,
+}
+
+fn crun() -> RuntimeKind {
+    RuntimeKind::Crun
 }
 
 /// The monitor's one-line report to `create_container`.
@@ -79,6 +86,7 @@ fn prepare_and_spawn(
         &MonitorConfig {
             binary: rt.binary.clone(),
             state_root: rt.cfg.state_root.clone(),
+            kind: rt.cfg.kind,
         },
     )?;
     let rootfs = crate::rootfs::prepare(dir, &spec.image_root)?;
@@ -220,6 +228,9 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
         Io::Pipes(out_r, err_r)
     };
     cmd.arg(&spec.id);
+    if let Some(file) = &spec.record_seccomp {
+        crate::record::start(&spec.id, file, cfg.kind)?;
+    }
     let mut child = cmd.spawn().map_err(|e| RuntimeError::io(&cfg.binary, e))?;
     drop(cmd);
     let copiers = match io {
@@ -268,6 +279,9 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
         }
     })?;
     reap_all();
+    if spec.record_seccomp.is_some() {
+        let _ = std::fs::remove_file(crate::record::socket_path(&spec.id));
+    }
     let _ = std::fs::remove_file(dir.join("monitor.pid"));
     Ok(())
 }

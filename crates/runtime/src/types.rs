@@ -101,6 +101,11 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// The CRI log file the monitor writes.
     pub log_path: PathBuf,
+    /// Record the container's syscalls into this file (merged with what it
+    /// holds): `seccomp` (or the Landlock plan's filter) must notify for the
+    /// syscalls to record; the monitor is their listener (see `record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_seccomp: Option<PathBuf>,
 }
 
 /// The container's process settings.

@@ -159,6 +159,7 @@ impl Env {
             landlock: None,
             resources: Resources::default(),
             log_path: self.root.join("logs").join(format!("{id}.log")),
+            record_seccomp: None,
             id,
         }
     }

@@ -8,7 +8,8 @@
 //! JSON --Profile::from_json/validate--> Profile --resolve(ctx)--> ResolvedProfile
 //!      --policy()--> Policy --compile()--> Vec<SockFilter> --load::install-->
 //! ```
-//! Everything but [`load`] is pure and needs no privileges.
+//! Everything but [`load`] and [`notify`] (the recorder's listener) is pure and
+//! needs no privileges. [`record`] turns what a workload did into a profile.
 //!
 //! # Decisions
 //! - **Runtime emulated: crun** (our default runtime), not runc: errno EPERM
@@ -44,8 +45,10 @@ pub mod error;
 pub mod explain;
 pub mod load;
 pub mod model;
+pub mod notify;
 pub mod oci;
 pub mod policy;
+pub mod record;
 pub mod resolve;
 pub mod runtime_default;
 pub mod syscalls;

@@ -471,12 +471,13 @@ impl Policy {
         } else {
             self.flags.iter().fold(0, |f, x| f | x.bit())
         };
-        let notifies = self.sections.iter().any(|s| {
-            s.syscalls.values().any(|(p, _)| match p {
-                SyscallPolicy::Always { ret, .. } => *ret == ret::USER_NOTIF,
-                SyscallPolicy::Conditional(c) => c.iter().any(|c| c.ret == ret::USER_NOTIF),
-            })
-        });
+        let notifies = self.default_ret == ret::USER_NOTIF
+            || self.sections.iter().any(|s| {
+                s.syscalls.values().any(|(p, _)| match p {
+                    SyscallPolicy::Always { ret, .. } => *ret == ret::USER_NOTIF,
+                    SyscallPolicy::Conditional(c) => c.iter().any(|c| c.ret == ret::USER_NOTIF),
+                })
+            });
         if notifies {
             flags |= crate::load::SECCOMP_FILTER_FLAG_NEW_LISTENER;
         }

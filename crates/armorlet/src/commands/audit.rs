@@ -29,6 +29,25 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let nodes = args.data_dir.join("nodes");
+    let logs = node_logs(&args.data_dir)?;
+    if logs.is_empty() {
+        eprintln!("armorlet: no node audit logs under {}", nodes.display());
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let filter = PodFilter {
+        namespace: args.namespace,
+        pod: args.pod,
+    };
+    let mut stdout = std::io::stdout().lock();
+    AuditLog::read_filtered(&logs, &filter, args.follow, &mut stdout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `D/nodes/*/audit.log`, sorted (a log may not exist yet).
+pub(crate) fn node_logs(data_dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let nodes = data_dir.join("nodes");
     let mut logs = Vec::new();
     match std::fs::read_dir(&nodes) {
         Ok(entries) => {
@@ -43,17 +62,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", nodes.display())),
     }
     logs.sort();
-    if logs.is_empty() {
-        eprintln!("armorlet: no node audit logs under {}", nodes.display());
-        if !args.follow {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    let filter = PodFilter {
-        namespace: args.namespace,
-        pod: args.pod,
-    };
-    let mut stdout = std::io::stdout().lock();
-    AuditLog::read_filtered(&logs, &filter, args.follow, &mut stdout)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(logs)
 }

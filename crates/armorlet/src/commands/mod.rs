@@ -6,5 +6,7 @@ pub mod image;
 pub mod kind;
 pub mod monitor;
 pub mod node;
+pub mod profile;
+pub mod record;
 pub mod seccomp;
 pub mod up;

@@ -79,6 +79,20 @@ impl Cluster {
         Cluster::started(runtime, extra, None, vec![hostname()])
     }
 
+    /// A crun cluster whose nodes enforce AppArmor with Landlock through the static confine
+    /// helper, with `extra` arguments too.
+    pub fn landlock(extra: &[&str]) -> Cluster {
+        let helper = confine_helper();
+        let mut args = vec![
+            "--apparmor",
+            "landlock",
+            "--confine-helper",
+            helper.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Cluster::with_args("crun", &args)
+    }
+
     /// A cluster of the named nodes (`--nodes N` in `extra`: the hostname, `<hostname>-2`...).
     pub fn with_node_names(runtime: &'static str, extra: &[&str], nodes: &[String]) -> Cluster {
         Cluster::started(runtime, extra, None, nodes.to_vec())

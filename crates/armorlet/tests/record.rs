@@ -1,0 +1,281 @@
+//! Seccomp recording (issue 10): `armorlet record seccomp -- CMD` with the
+//! real kernel's user notification, and pods annotated
+//! `recording.armorlet.io/seccomp` on a real `armorlet up` (crun, through the
+//! runtime's `listenerPath`, and through the Landlock confine helper). The
+//! recorded profiles then confine the same workloads as Localhost profiles:
+//! they run and serve, and a syscall they never made fails.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const ECHO_TEXT: &str = "just made some syscalls!";
+
+/// The allowed names of a generated profile.
+fn names(profile: &Path) -> BTreeSet<String> {
+    let p: Value = serde_json::from_slice(&std::fs::read(profile).unwrap()).unwrap();
+    assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO", "{p}");
+    p["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|r| assert_eq!(r["action"], "SCMP_ACT_ALLOW", "{r}"))
+        .flat_map(|r| r["names"].as_array().unwrap().clone())
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn busybox() -> &'static str {
+    "/bin/busybox"
+}
+
+#[test]
+fn record_a_command_merge_runs_and_keep_its_exit_status() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.json");
+    let file = dir.path().join("f");
+    let run = armorlet()
+        .args(["record", "seccomp", "-o"])
+        .arg(&out)
+        .args(["--", busybox(), "sh", "-c"])
+        .arg(format!("echo hi > {0}; cat {0}; exit 3", file.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "hi\n");
+    assert!(stderr.contains("armorlet: recorded "), "{stderr}");
+    let first = names(&out);
+    for n in ["execve", "openat", "write", "sendfile", "exit_group"] {
+        assert!(first.contains(n), "{n} missing from {first:?}");
+    }
+    assert!(!first.contains("mkdir"), "{first:?}");
+
+    // A second run merged into the same file adds what it did.
+    let run = armorlet()
+        .args(["record", "seccomp", "-o"])
+        .arg(&out)
+        .arg("--merge")
+        .arg(&out)
+        .args(["--", busybox(), "mkdir"])
+        .arg(dir.path().join("d"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let merged = names(&out);
+    assert!(
+        merged.is_superset(&first) && merged.contains("mkdir"),
+        "{merged:?}"
+    );
+
+    // --socket-families: socket is allowed for the families used only.
+    let fam = dir.path().join("s.json");
+    let run = armorlet()
+        .args(["record", "seccomp", "--socket-families", "-o"])
+        .arg(&fam)
+        .args(["--", busybox(), "nc", "-w", "1", "127.0.0.1", "1"])
+        .output()
+        .unwrap();
+    assert!(run.status.code().is_some(), "{run:?}");
+    let p: Value = serde_json::from_slice(&std::fs::read(&fam).unwrap()).unwrap();
+    let socket_rules: Vec<&Value> = p["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["names"] == serde_json::json!(["socket"]))
+        .collect();
+    assert_eq!(socket_rules.len(), 1, "{p}");
+    assert_eq!(
+        socket_rules[0]["args"],
+        serde_json::json!([{"index": 0, "value": 2, "valueTwo": 0, "op": "SCMP_CMP_EQ"}])
+    );
+
+    // Nothing to record is a usage error.
+    let run = armorlet().args(["record", "seccomp"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("nothing to record"));
+}
+
+fn pod(name: &str, workload: &str, annotations: &str, profile: Option<&str>) -> String {
+    let profile = profile
+        .map(|p| {
+            format!("  securityContext:\n    seccompProfile:\n      type: Localhost\n      localhostProfile: profiles/{p}\n")
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  terminationGracePeriodSeconds: 1\n{profile}  containers:\n  - name: c\n    {workload}\n    securityContext:\n      allowPrivilegeEscalation: false\n"
+    )
+}
+
+/// `armorlet record seccomp --pod NAME` into the node's Localhost profiles.
+fn record_pod(c: &Cluster, pod: &str, file: &str, extra: &[&str]) -> String {
+    let out = armorlet()
+        .args(["record", "seccomp", "--pod", pod, "--data-dir"])
+        .arg(c.data())
+        .arg("-o")
+        .arg(c.dir.path().join("kroot/seccomp/profiles").join(file))
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "record --pod {pod}: {stderr}");
+    stderr
+}
+
+fn serve(c: &Cluster, name: &str) {
+    let ip = c.wait_running(name)["status"]["podIP"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.wait_for(&format!("{name} to serve"), || {
+        (http_get(&format!("{ip}:5678"))? == ECHO_TEXT).then_some(())
+    });
+}
+
+/// The tutorial's http-echo stand-in, recorded while it serves, then confined
+/// by the recorded profile (runtime's listenerPath; no AppArmor backend).
+#[test]
+fn recorded_http_echo_serves_under_its_profile() {
+    recorded_http_echo("crun");
+}
+
+/// The same with runc, which refuses SCMP_ACT_NOTIFY as the default action and
+/// for `write`: the recording profile lists the syscalls instead, and the
+/// syscalls runc itself makes after installing the filter (fstatfs, getdents64
+/// when closing fds) are recorded, so the profile also starts under runc.
+#[test]
+fn recorded_http_echo_serves_under_its_profile_with_runc() {
+    recorded_http_echo("runc");
+}
+
+fn recorded_http_echo(runtime: &'static str) {
+    let c = Cluster::with_args(runtime, &["--apparmor", "off"]);
+    let echo = format!("image: hashicorp/http-echo:0.2.3\n    args: [\"-text={ECHO_TEXT}\"]");
+    let annotation = "recording.armorlet.io/seccomp: \"*\"";
+    c.apply(&pod("echo-rec", &echo, annotation, None));
+    serve(&c, "echo-rec");
+    // While the pod runs: a snapshot, compared with the tutorial's hand-made profile.
+    let stderr = record_pod(
+        &c,
+        "echo-rec",
+        "recorded.json",
+        &[
+            "--compare",
+            repo()
+                .join("testdata/tutorial/profiles/fine-grained.json")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    eprintln!("{stderr}");
+    assert!(stderr.contains("only in the recording ("), "{stderr}");
+    let recorded = names(&c.dir.path().join("kroot/seccomp/profiles/recorded.json"));
+    for n in ["accept4", "execve", "write"] {
+        assert!(recorded.contains(n), "{n} missing from {recorded:?}");
+    }
+    for n in ["mkdir", "ptrace", "mount", "unshare"] {
+        assert!(!recorded.contains(n), "{n} in {recorded:?}");
+    }
+    // The pod keeps running after the recording is read.
+    assert_eq!(c.pod("echo-rec")["status"]["phase"], "Running");
+
+    c.apply(&pod("echo-enforced", &echo, "", Some("recorded.json")));
+    serve(&c, "echo-enforced");
+    assert_eq!(c.seccomp_mode(&c.pod("echo-enforced")), "2");
+}
+
+/// Through the Landlock confine helper (every unconfined-by-AppArmor container
+/// on this machine's nodes runs under runtime/default through it): a busybox
+/// workload and an exec into it are recorded; the recorded profile runs them
+/// and refuses a syscall they never made.
+#[test]
+fn landlock_recorded_busybox_refuses_what_it_never_did() {
+    let c = Cluster::landlock(&[]);
+    let workload =
+        "image: busybox:1.28\n    command: [\"sh\", \"-c\", \"cat /etc/hostname; sleep 3600\"]";
+    c.apply(&pod(
+        "bb-rec",
+        workload,
+        "recording.armorlet.io/seccomp: c",
+        None,
+    ));
+    c.wait_running("bb-rec");
+    c.kubectl_ok(&["exec", "bb-rec", "--", "ls", "/"]);
+    // Runs merge: the container was recorded once, read twice.
+    record_pod(&c, "bb-rec", "bb.json", &[]);
+    let stderr = record_pod(&c, "bb-rec", "bb.json", &["-c", "c"]);
+    assert!(stderr.contains("armorlet: recorded "), "{stderr}");
+    let recorded = names(&c.dir.path().join("kroot/seccomp/profiles/bb.json"));
+    assert!(recorded.contains("getdents64"), "{recorded:?}");
+    assert!(
+        recorded.contains("nanosleep") || recorded.contains("clock_nanosleep"),
+        "{recorded:?}"
+    );
+    assert!(!recorded.contains("mkdir"), "{recorded:?}");
+
+    c.apply(&pod("bb-enforced", workload, "", Some("bb.json")));
+    c.wait_running("bb-enforced");
+    let logs = c.wait_for("bb-enforced logs", || {
+        let l = c.kubectl_ok(&["logs", "bb-enforced"]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs.trim(), "bb-enforced");
+    c.kubectl_ok(&["exec", "bb-enforced", "--", "ls", "/"]);
+    let mkdir = c.kubectl(&["exec", "bb-enforced", "--", "mkdir", "/tmp/never"]);
+    assert!(!mkdir.status.success());
+    let err = String::from_utf8_lossy(&mkdir.stderr);
+    assert!(err.contains("Operation not permitted"), "{err}");
+
+    // Complain → enforce: the complain mode lets mkdir through and logs it, suggest adds it.
+    let profiles = c.dir.path().join("kroot/seccomp/profiles");
+    let run = armorlet()
+        .args(["profile", "complain"])
+        .arg(profiles.join("bb.json"))
+        .arg("-o")
+        .arg(profiles.join("bb-complain.json"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let makes = "image: busybox:1.28\n    command: [\"sh\", \"-c\", \"mkdir /tmp/made && echo made; sleep 3600\"]";
+    c.apply(&pod("bb-complain", makes, "", Some("bb-complain.json")));
+    c.wait_running("bb-complain");
+    c.wait_for("bb-complain to make its directory", || {
+        (c.kubectl_ok(&["logs", "bb-complain"]).trim() == "made").then_some(())
+    });
+    let stderr = c.wait_for("the complain mode's log of mkdir", || {
+        let run = armorlet()
+            .args(["profile", "suggest"])
+            .arg(profiles.join("bb.json"))
+            .args(["--pod", "bb-complain", "--data-dir"])
+            .arg(c.data())
+            .arg("-o")
+            .arg(profiles.join("bb-next.json"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        (run.status.code() == Some(1) && stderr.contains(" mkdir")).then_some(stderr)
+    });
+    eprintln!("{stderr}");
+    assert!(names(&profiles.join("bb-next.json")).contains("mkdir"));
+    c.apply(&pod("bb-next", makes, "", Some("bb-next.json")));
+    c.wait_running("bb-next");
+    c.wait_for("bb-next to make its directory", || {
+        (c.kubectl_ok(&["logs", "bb-next"]).trim() == "made").then_some(())
+    });
+
+    // No recording for a pod that was not annotated.
+    let out = armorlet()
+        .args(["record", "seccomp", "--pod", "bb-enforced", "--data-dir"])
+        .arg(c.data())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no recording of pod default/bb-enforced"),
+        "{out:?}"
+    );
+}
