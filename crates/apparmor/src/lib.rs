@@ -8,13 +8,16 @@
 //!   panics);
 //! - [`load_file`]: the same for a file on disk (or `-` for stdin), resolving
 //!   `include` against [`ParseOptions::include_dirs`];
-//! - [`profile_names`]: the names `apparmor_parser -N` prints.
+//! - [`profile_names`]: the names `apparmor_parser -N` prints;
+//! - [`from_toml`]: bane's simplified TOML language compiled to a profile.
 //!
 //! The AST lives in [`ast`].
 
 pub mod aare;
 pub mod ast;
 pub mod eval;
+pub mod from_toml;
+pub mod generate;
 mod lexer;
 mod mount;
 mod parser;

@@ -61,17 +61,19 @@ pub fn restrict(keep: &[String], no_new_privs: bool) -> Result<(), LandlockError
             mask |= 1 << n;
         }
     }
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(40);
-    for cap in 0..=last.min(63) {
-        if mask & (1 << cap) != 0 {
-            continue;
-        }
+    // Every capability the kernel knows: PR_CAPBSET_READ fails (EINVAL) past
+    // the last one. (Not /proc/sys/kernel/cap_last_cap: Landlock is already in
+    // place here and the profile need not allow reading it.)
+    for cap in 0..=63u32 {
         // SAFETY: plain prctl calls.
         let in_bounding =
             unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if in_bounding < 0 {
+            break;
+        }
+        if mask & (1 << cap) != 0 {
+            continue;
+        }
         if in_bounding == 1 {
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
             if r != 0 && !no_new_privs {

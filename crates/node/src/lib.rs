@@ -29,7 +29,7 @@ mod watch;
 mod worker;
 
 pub use error::NodeError;
-pub use spec::{recording_file, RECORD_SECCOMP_ANNOTATION};
+pub use spec::{recording_file, RECORD_APPARMOR_ANNOTATION, RECORD_SECCOMP_ANNOTATION};
 pub use view::{NodeView, ViewMount};
 
 use armorlet_runtime::{Runtime, RuntimeConfig, RuntimeKind};

@@ -108,13 +108,20 @@ pub fn recording_file(
         .join(format!("{container}.json"))
 }
 
-/// Whether the pod's recording annotation selects `container`.
+/// The same for AppArmor: one recording serves both (the monitor reads the
+/// path arguments of the file syscalls it is notified of), so either
+/// annotation selects the container; `armorlet record apparmor --pod` reads it.
+pub const RECORD_APPARMOR_ANNOTATION: &str = "recording.armorlet.io/apparmor";
+
+/// Whether one of the pod's recording annotations selects `container`.
 fn records(pod: &Pod, container: &str) -> bool {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(RECORD_SECCOMP_ANNOTATION))
-        .is_some_and(|v| {
+    let Some(a) = pod.metadata.annotations.as_ref() else {
+        return false;
+    };
+    [RECORD_SECCOMP_ANNOTATION, RECORD_APPARMOR_ANNOTATION]
+        .iter()
+        .filter_map(|k| a.get(*k))
+        .any(|v| {
             v.split(',')
                 .map(str::trim)
                 .any(|n| n == "*" || n == container)
@@ -642,6 +649,11 @@ mod tests {
         assert!(records(&pod("sidecar, web"), "web"));
         assert!(!records(&pod("sidecar"), "web"));
         assert!(!records(&Pod::default(), "web"));
+        let apparmor: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"annotations": {RECORD_APPARMOR_ANNOTATION: "web"}}
+        }))
+        .unwrap();
+        assert!(records(&apparmor, "web"));
     }
 
     #[test]

@@ -51,6 +51,8 @@ const fn iowr(nr: u64, size: usize) -> u64 {
 const NOTIF_RECV: u64 = iowr(0, std::mem::size_of::<RawNotif>());
 /// `SECCOMP_IOCTL_NOTIF_SEND`.
 const NOTIF_SEND: u64 = iowr(1, std::mem::size_of::<RawResp>());
+/// `SECCOMP_IOCTL_NOTIF_ID_VALID`: `_IOW('!', 2, __u64)`.
+const NOTIF_ID_VALID: u64 = (1 << 30) | (8 << 16) | ((b'!' as u64) << 8) | 2;
 /// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`.
 const FLAG_CONTINUE: u32 = 1;
 
@@ -139,6 +141,16 @@ impl Listener {
         }))
     }
 
+    /// Whether the notification `id` is still pending: a caller's memory read
+    /// after receiving it is trustworthy only if it is (the caller has not died
+    /// and been replaced by another process with its pid).
+    pub fn id_valid(&self, id: u64) -> bool {
+        let mut id = id;
+        // SAFETY: `id` is the u64 SECCOMP_IOCTL_NOTIF_ID_VALID reads.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), NOTIF_ID_VALID as _, &mut id) };
+        rc == 0
+    }
+
     /// Lets the syscall run as if allowed.
     pub fn allow(&self, id: u64) -> io::Result<()> {
         let mut resp = RawResp {
@@ -159,12 +171,23 @@ impl Listener {
     }
 }
 
-/// Answers every notification with "allow" and adds it to `recording`, calling
-/// `changed` after each new syscall, until no task uses the filter or `stop`
-/// returns true (checked at least every 200 ms).
+/// Looks at a notification before it is answered (e.g. reads its path
+/// arguments); true when it saw something new.
+pub type Observer = Box<dyn FnMut(&Listener, &Notification) -> bool + Send>;
+
+/// An observer that sees nothing.
+pub fn no_observer() -> Observer {
+    Box::new(|_, _| false)
+}
+
+/// Answers every notification with "allow" and adds it to `recording` (after
+/// `observe` has looked at it), calling `changed` after each new syscall or
+/// observation, until no task uses the filter or `stop` returns true
+/// (checked at least every 200 ms).
 pub fn record(
     listener: &Listener,
     recording: &mut Recording,
+    mut observe: Observer,
     mut changed: impl FnMut(&Recording),
     stop: impl Fn() -> bool,
 ) -> io::Result<()> {
@@ -174,7 +197,8 @@ pub fn record(
         }
         match listener.recv(Duration::from_millis(200))? {
             Received::Notification(n) => {
-                let new = recording.observe(n.data.arch, n.data.nr, &n.data.args);
+                let seen = observe(listener, &n);
+                let new = recording.observe(n.data.arch, n.data.nr, &n.data.args) || seen;
                 listener.allow(n.id)?;
                 if new {
                     changed(recording);
@@ -215,6 +239,7 @@ pub fn spawn_recorded(
     cmd: &mut std::process::Command,
     program: Vec<SockFilter>,
     flags: u32,
+    observe: Observer,
 ) -> io::Result<(std::process::Child, Recorder)> {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
@@ -262,7 +287,7 @@ pub fn spawn_recorded(
             }
         };
         let mut recording = Recording::default();
-        record(&listener, &mut recording, |_| {}, || false)?;
+        record(&listener, &mut recording, observe, |_| {}, || false)?;
         Ok(recording)
     });
     let child = cmd.spawn();
@@ -322,5 +347,6 @@ mod tests {
         // SECCOMP_IOCTL_NOTIF_SEND 0xc0182101.
         assert_eq!(NOTIF_RECV, 0xc050_2100);
         assert_eq!(NOTIF_SEND, 0xc018_2101);
+        assert_eq!(NOTIF_ID_VALID, 0x4008_2102);
     }
 }

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use std::sync::{Arc, Mutex};
+
+use armorlet_apparmor::generate::Observed;
+use armorlet_runtime::record::ContainerRecording;
 use armorlet_seccomp::record::{notify_profile, GenerateOptions, NotifyRuntime, Recording};
 use armorlet_seccomp::{Arch, ResolveContext};
 use clap::{Args, Subcommand};
@@ -23,13 +27,12 @@ use clap::{Args, Subcommand};
 pub enum Command {
     /// Record a command's or a pod's syscalls into a least-privilege seccomp profile.
     Seccomp(SeccompArgs),
+    /// Record a command's or a pod's file, network and capability use into an AppArmor profile.
+    Apparmor(AppArmorArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct SeccompArgs {
-    /// Write the profile here (default: standard output).
-    #[arg(short = 'o', long = "output")]
-    output: Option<PathBuf>,
     /// Add the syscalls of a profile recorded before (repeatable; the output
     /// file itself may be one).
     #[arg(long = "merge")]
@@ -41,6 +44,25 @@ pub struct SeccompArgs {
     /// differences on standard error.
     #[arg(long = "compare")]
     compare: Option<PathBuf>,
+    #[command(flatten)]
+    what: Workload,
+}
+
+#[derive(Debug, Args)]
+pub struct AppArmorArgs {
+    /// The profile's name (default: the pod's name, or the command's file name).
+    #[arg(long = "name")]
+    name: Option<String>,
+    #[command(flatten)]
+    what: Workload,
+}
+
+/// What to record and where the profile goes.
+#[derive(Debug, Args)]
+pub struct Workload {
+    /// Write the profile here (default: standard output).
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
     /// The pod whose recording to read (instead of running a command).
     #[arg(long = "pod", conflicts_with = "command")]
     pod: Option<String>,
@@ -71,27 +93,95 @@ impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Seccomp(args) => seccomp(args),
+            Command::Apparmor(args) => apparmor(args),
         }
     }
 }
 
-fn seccomp(args: SeccompArgs) -> anyhow::Result<ExitCode> {
-    let (mut recording, code) = match (&args.pod, args.command.is_empty()) {
-        (Some(pod), _) => (
-            pod_recording(
-                &args.data_dir,
-                &args.namespace,
-                pod,
-                args.container.as_deref(),
-            )?,
-            ExitCode::SUCCESS,
-        ),
-        (None, false) => record_command(&args.command)?,
-        (None, true) => bail!("nothing to record: give a command after `--`, or --pod NAME"),
+impl Workload {
+    /// Runs the command, or reads the pod's recording.
+    fn record(&self) -> anyhow::Result<(ContainerRecording, ExitCode)> {
+        match (&self.pod, self.command.is_empty()) {
+            (Some(pod), _) => Ok((
+                pod_recording(
+                    &self.data_dir,
+                    &self.namespace,
+                    pod,
+                    self.container.as_deref(),
+                )?,
+                ExitCode::SUCCESS,
+            )),
+            (None, false) => record_command(&self.command),
+            (None, true) => bail!("nothing to record: give a command after `--`, or --pod NAME"),
+        }
+    }
+
+    fn write(&self, text: &str) -> anyhow::Result<()> {
+        match &self.output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+
+    fn written_to(&self) -> String {
+        self.output
+            .as_ref()
+            .map(|p| format!("; profile written to {}", p.display()))
+            .unwrap_or_default()
+    }
+}
+
+fn apparmor(args: AppArmorArgs) -> anyhow::Result<ExitCode> {
+    let (recording, code) = args.what.record()?;
+    let name = match (&args.name, &args.what.pod) {
+        (Some(n), _) => n.clone(),
+        (None, Some(pod)) => pod.clone(),
+        (None, None) => Path::new(&args.what.command[0])
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "recorded".into()),
     };
+    let text = recording.apparmor.profile(&name);
+    // Never write a profile our parser refuses (with the system's tunables, as
+    // apparmor_parser would read it).
+    let opts = armorlet_apparmor::ParseOptions {
+        include_dirs: vec![PathBuf::from("/etc/apparmor.d")],
+    };
+    let (_, diagnostics) = armorlet_apparmor::parse_str(&text, &name, &opts);
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.severity == armorlet_apparmor::Severity::Error)
+        .map(|d| d.to_string())
+        .collect();
+    if !errors.is_empty() {
+        bail!(
+            "the generated profile is not valid:\n{}\n{text}",
+            errors.join("\n")
+        );
+    }
+    args.what.write(&text)?;
+    let o = &recording.apparmor;
+    eprintln!(
+        "armorlet: recorded {} paths, {} network and {} capability rules{}",
+        o.files.len(),
+        o.network.len(),
+        o.capabilities.len(),
+        args.what.written_to()
+    );
+    Ok(code)
+}
+
+fn seccomp(args: SeccompArgs) -> anyhow::Result<ExitCode> {
+    let (recording, code) = args.what.record()?;
+    let mut recording = recording.seccomp;
     for file in &args.merge {
         // The output file does not exist before the first run.
-        if args.output.as_ref() == Some(file) && !file.exists() {
+        if args.what.output.as_ref() == Some(file) && !file.exists() {
             continue;
         }
         let p = read_profile(file)?;
@@ -102,21 +192,13 @@ fn seccomp(args: SeccompArgs) -> anyhow::Result<ExitCode> {
     });
     let mut text = serde_json::to_string_pretty(&profile)?;
     text.push('\n');
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => print!("{text}"),
-    }
+    args.what.write(&text)?;
     let arches: Vec<&str> = recording.syscalls.keys().map(|a| a.scmp_name()).collect();
     eprintln!(
         "armorlet: recorded {} syscalls ({}){}",
         recording.len(),
         arches.join(", "),
-        args.output
-            .as_ref()
-            .map(|p| format!("; profile written to {}", p.display()))
-            .unwrap_or_default()
+        args.what.written_to()
     );
     for (token, nr) in &recording.unnamed {
         eprintln!("armorlet: warning: syscall {nr} of audit architecture {token:#x} has no name in the syscall tables; the profile cannot allow it");
@@ -143,7 +225,7 @@ use super::profile::read as read_profile;
 
 /// Runs the command under a filter that notifies every syscall of the native
 /// architecture and its compat ones (x86 and x32 on x86_64), and records it.
-fn record_command(command: &[String]) -> anyhow::Result<(Recording, ExitCode)> {
+fn record_command(command: &[String]) -> anyhow::Result<(ContainerRecording, ExitCode)> {
     let host = ResolveContext::host_default();
     let mut profile = notify_profile(None, NotifyRuntime::Crun, host.arch);
     profile.architectures = match host.arch {
@@ -167,9 +249,14 @@ fn record_command(command: &[String]) -> anyhow::Result<(Recording, ExitCode)> {
             Ok(())
         });
     }
-    let (mut child, recorder) =
-        armorlet_seccomp::notify::spawn_recorded(&mut cmd, compiled.program, compiled.flags)
-            .with_context(|| format!("starting {}", command[0]))?;
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let (mut child, recorder) = armorlet_seccomp::notify::spawn_recorded(
+        &mut cmd,
+        compiled.program,
+        compiled.flags,
+        armorlet_runtime::record::apparmor_observer(observed.clone()),
+    )
+    .with_context(|| format!("starting {}", command[0]))?;
     let status = child.wait().context("waiting for the command")?;
     let recording = recorder
         .finish()
@@ -179,7 +266,14 @@ fn record_command(command: &[String]) -> anyhow::Result<(Recording, ExitCode)> {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
-    Ok((recording, ExitCode::from(code.clamp(0, 255) as u8)))
+    let apparmor = observed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok((
+        ContainerRecording {
+            seccomp: recording,
+            apparmor,
+        },
+        ExitCode::from(code.clamp(0, 255) as u8),
+    ))
 }
 
 /// What the nodes of `data_dir` recorded for the pod, over all its nodes and
@@ -189,9 +283,9 @@ fn pod_recording(
     namespace: &str,
     pod: &str,
     container: Option<&str>,
-) -> anyhow::Result<Recording> {
+) -> anyhow::Result<ContainerRecording> {
     let nodes = data_dir.join("nodes");
-    let mut recording = Recording::default();
+    let mut recording = ContainerRecording::default();
     let mut found = Vec::new();
     let entries =
         std::fs::read_dir(&nodes).with_context(|| format!("reading {}", nodes.display()))?;

@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 mod check;
 mod explain;
+mod from_toml;
 mod load;
 mod names;
 mod status;
@@ -27,6 +28,8 @@ pub enum Command {
     Unload(load::UnloadArgs),
     /// Show the loaded profiles, like `aa-status`.
     Status(status::Args),
+    /// Compile a bane-style TOML description to an AppArmor profile.
+    FromToml(from_toml::Args),
 }
 
 impl Command {
@@ -38,6 +41,7 @@ impl Command {
             Command::Load(a) => load::run_load(a),
             Command::Unload(a) => load::run_unload(a),
             Command::Status(a) => status::run(a),
+            Command::FromToml(a) => from_toml::run(a),
         }
     }
 }
