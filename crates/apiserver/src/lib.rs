@@ -27,6 +27,7 @@ pub mod http;
 pub mod nodelifecycle;
 pub mod nodeproxy;
 pub mod patch;
+pub mod profiles;
 pub mod protobuf;
 pub mod registry;
 pub mod scheduler;
@@ -374,6 +375,7 @@ impl Server {
                             }
                             nodelifecycle::check_once(&st, node_grace)?;
                             daemonsets::sync_once(&st)?;
+                            profiles::sync_once(&st)?;
                             scheduler::schedule_once(&st)?;
                             endpoints::sync_once(&st)
                         };

@@ -334,7 +334,39 @@ pub static RESOURCES: &[ResourceDef] = &[
             "type"
         ]
     ),
+    // The Security Profiles Operator's resources (kubernetes-sigs/security-profiles-operator,
+    // api/seccompprofile/v1beta1 and api/secprofnodestatus/v1alpha1), served as if its CRDs
+    // were installed: `kubectl apply` of its YAML works unchanged (see `crate::profiles`).
+    res!(
+        SPO_GROUP,
+        "v1beta1",
+        "seccompprofiles",
+        "seccompprofile",
+        "SeccompProfile",
+        true,
+        &["sp"],
+        &["security"],
+        true,
+        true,
+        &[]
+    ),
+    res!(
+        SPO_GROUP,
+        "v1alpha1",
+        "securityprofilenodestatuses",
+        "securityprofilenodestatus",
+        "SecurityProfileNodeStatus",
+        true,
+        &["spns"],
+        &[],
+        false,
+        false,
+        &[]
+    ),
 ];
+
+/// The Security Profiles Operator's API group.
+pub const SPO_GROUP: &str = "security-profiles-operator.x-k8s.io";
 
 /// Whether the emulated release serves `def`: `policy/v1beta1` PodSecurityPolicy exists up
 /// to 1.24 (KEP-5; removed in 1.25), everything else always.

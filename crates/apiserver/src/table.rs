@@ -175,6 +175,16 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Volumes", "string", "", 0),
         ],
         ("", "endpoints") => vec![name, col("Endpoints", "string", "", 0), age],
+        // The CRDs' additionalPrinterColumns.
+        (crate::registry::SPO_GROUP, "seccompprofiles") => {
+            vec![name, col("Status", "string", "", 0), age]
+        }
+        (crate::registry::SPO_GROUP, "securityprofilenodestatuses") => vec![
+            name,
+            col("Status", "string", "", 0),
+            age,
+            col("Node Name", "string", "", 0),
+        ],
         // pkg/printers/internalversion/printers.go endpointSliceColumnDefinitions.
         ("discovery.k8s.io", "endpointslices") => vec![
             name,
@@ -728,6 +738,15 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
             created,
         ],
         ("apps", "daemonsets") => daemonset_cells(obj, now),
+        (crate::registry::SPO_GROUP, "seccompprofiles") => {
+            vec![name, json!(s(obj, "/status/status")), created]
+        }
+        (crate::registry::SPO_GROUP, "securityprofilenodestatuses") => vec![
+            name,
+            json!(s(obj, "/status")),
+            created,
+            json!(s(obj, "/nodeName")),
+        ],
         ("policy", "podsecuritypolicies") => {
             let join = |p: &str| {
                 obj.pointer(p)

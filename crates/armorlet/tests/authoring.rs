@@ -465,3 +465,92 @@ fn record_apparmor_of_a_command() {
     assert!(text.contains(" rix,"), "{text}");
     assert_apparmor_parser_accepts(&out);
 }
+
+/// The Security Profiles Operator's `SeccompProfile`, applied unchanged, reaches
+/// every node (a `SecurityProfileNodeStatus` per node, the profile `Installed`),
+/// confines a pod that refers to `operator/<ns>/<name>.json`, and deleting it
+/// while the pod runs leaves it `Terminating` until the pod is gone.
+#[test]
+fn spo_seccomp_profiles_reach_every_node_and_stay_while_used() {
+    let names = [hostname(), format!("{}-2", hostname())];
+    let c = Cluster::with_node_names("crun", &["--apparmor", "off", "--nodes", "2"], &names);
+    let applied = std::time::Instant::now();
+    c.apply(
+        "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata:\n  name: no-mkdir\nspec:\n  defaultAction: SCMP_ACT_ALLOW\n  syscalls:\n  - action: SCMP_ACT_ERRNO\n    names:\n    - mkdir\n    - mkdirat\n",
+    );
+    c.wait_for("no-mkdir Installed", || {
+        let p = c.kubectl_json(&["get", "seccompprofile", "no-mkdir"])?;
+        (p["status"]["status"] == "Installed").then_some(())
+    });
+    eprintln!(
+        "no-mkdir installed on every node after {:?}",
+        applied.elapsed()
+    );
+    for n in &names {
+        let s = c
+            .kubectl_json(&["get", "spns", &format!("no-mkdir-{n}")])
+            .expect("node status");
+        assert_eq!(s["status"], "Installed", "{s}");
+        assert_eq!(s["nodeName"], n.as_str());
+    }
+    let table = c.kubectl_ok(&["get", "sp"]);
+    assert!(
+        table.starts_with("NAME       STATUS      AGE\nno-mkdir   Installed   "),
+        "{table}"
+    );
+    let file = c
+        .dir
+        .path()
+        .join("kroot/seccomp/operator/default/no-mkdir.json");
+    assert!(file.exists());
+    let p = c.kubectl_json(&["get", "sp", "no-mkdir"]).unwrap();
+    assert_eq!(
+        p["status"]["localhostProfile"],
+        "operator/default/no-mkdir.json"
+    );
+
+    c.apply(&pod(
+        "uses-sp",
+        "image: busybox:1.28\n    command: [\"sleep\", \"3600\"]",
+        "",
+        None,
+    ).replace(
+        "  containers:",
+        "  securityContext:\n    seccompProfile:\n      type: Localhost\n      localhostProfile: operator/default/no-mkdir.json\n  containers:",
+    ));
+    c.wait_running("uses-sp");
+    let mkdir = c.kubectl(&["exec", "uses-sp", "--", "mkdir", "/tmp/x"]);
+    assert!(!mkdir.status.success());
+    assert!(String::from_utf8_lossy(&mkdir.stderr).contains("Operation not permitted"));
+    c.wait_for("the in-use finalizer", || {
+        let p = c.kubectl_json(&["get", "sp", "no-mkdir"])?;
+        (p["metadata"]["finalizers"] == serde_json::json!(["in-use-by-active-pods"])
+            && p["status"]["activeWorkloads"] == serde_json::json!(["uses-sp"]))
+        .then_some(())
+    });
+
+    c.kubectl_ok(&["delete", "sp", "no-mkdir", "--wait=false"]);
+    let p = c
+        .kubectl_json(&["get", "sp", "no-mkdir"])
+        .expect("still there while used");
+    assert!(p["metadata"]["deletionTimestamp"].is_string(), "{p}");
+    c.wait_for("Terminating", || {
+        let p = c.kubectl_json(&["get", "sp", "no-mkdir"])?;
+        (p["status"]["status"] == "Terminating").then_some(())
+    });
+    assert!(file.exists(), "removed while a pod uses it");
+    c.kubectl_ok(&["delete", "pod", "uses-sp"]);
+    c.wait_for("no-mkdir gone", || {
+        c.kubectl(&["get", "sp", "no-mkdir"])
+            .status
+            .code()
+            .filter(|c| *c != 0)
+    });
+    c.wait_for("the profile file removed", || {
+        (!file.exists()).then_some(())
+    });
+    c.wait_for("the node statuses removed", || {
+        let l = c.kubectl_json(&["get", "spns"])?;
+        l["items"].as_array()?.is_empty().then_some(())
+    });
+}

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod network;
 mod node;
+mod operator;
 mod probes;
 mod profiles_dir;
 mod spec;
@@ -227,6 +228,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         node::node_ip(&cfg),
         network.netns().cloned(),
     ));
+    let operator_client = client.clone();
     let mut agent = worker::Agent::new(
         client,
         cfg.clone(),
@@ -247,6 +249,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     d.sync(&apparmor_node);
                 }
                 reporter.sync_profile_labels().await;
+                operator::sync(&operator_client, &cfg).await;
                 agent.sync_all().await
             }
         }
