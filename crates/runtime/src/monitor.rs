@@ -229,7 +229,7 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
     };
     cmd.arg(&spec.id);
     if let Some(file) = &spec.record_seccomp {
-        crate::record::start(&spec.id, file, cfg.kind)?;
+        crate::record::start(&spec.id, &dir, file, cfg.kind)?;
     }
     let mut child = cmd.spawn().map_err(|e| RuntimeError::io(&cfg.binary, e))?;
     drop(cmd);

@@ -223,10 +223,23 @@ pub fn apparmor_observer(into: Arc<Mutex<Observed>>) -> notify::Observer {
 }
 
 /// Binds the container's recorder socket and serves it for the life of the
-/// monitor (detached threads).
-pub(crate) fn start(id: &str, file: &Path, kind: RuntimeKind) -> Result<(), RuntimeError> {
+/// monitor (detached threads). `dir` is the container's directory (its
+/// `init.pid` tells which processes are the container's).
+pub(crate) fn start(
+    id: &str,
+    dir: &Path,
+    file: &Path,
+    kind: RuntimeKind,
+) -> Result<(), RuntimeError> {
     let socket = socket_path(id);
     std::fs::create_dir_all(SOCKET_DIR).map_err(|e| RuntimeError::io(SOCKET_DIR, e))?;
+    // Only root on the host reaches the sockets; a container reaches its own
+    // through a bind mount.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(SOCKET_DIR, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| RuntimeError::io(SOCKET_DIR, e))?;
+    }
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).map_err(|e| RuntimeError::io(&socket, e))?;
     if let Some(dir) = file.parent() {
@@ -251,12 +264,13 @@ pub(crate) fn start(id: &str, file: &Path, kind: RuntimeKind) -> Result<(), Runt
     save(&recording, file)?;
     let recording = Arc::new(Mutex::new(recording));
     let file = file.to_owned();
+    let dir = dir.to_owned();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let (recording, file) = (recording.clone(), file.clone());
+            let (recording, file, dir) = (recording.clone(), file.clone(), dir.clone());
             std::thread::spawn(move || {
-                if let Err(e) = serve(conn, &recording, &file) {
+                if let Err(e) = serve(conn, &recording, &file, &dir) {
                     eprintln!("monitor: seccomp recorder: {e}");
                 }
             });
@@ -266,15 +280,35 @@ pub(crate) fn start(id: &str, file: &Path, kind: RuntimeKind) -> Result<(), Runt
 }
 
 /// One connection: take its listener, record until no task uses the filter.
+///
+/// Only the container's own listeners are taken, or a recording could be fed
+/// syscalls the container never made: a sent fd must come from root (the OCI
+/// runtime), an announced one from a process in the container's pid namespace.
 fn serve(
     conn: UnixStream,
     recording: &Arc<Mutex<ContainerRecording>>,
     file: &Path,
+    dir: &Path,
 ) -> Result<(), RuntimeError> {
+    let cred = rustix::net::sockopt::socket_peercred(&conn)
+        .map_err(|e| RuntimeError::io("SO_PEERCRED", e.into()))?;
+    let pid = cred.pid.as_raw_nonzero().get() as u32;
     let listener = match receive_fd(&conn)? {
-        Received::Fd(fd) => Listener::new(fd),
+        Received::Fd(fd) => {
+            if cred.uid.as_raw() != 0 {
+                return Err(RuntimeError::Invalid(format!(
+                    "refusing a listener sent by uid {} (not the OCI runtime)",
+                    cred.uid.as_raw()
+                )));
+            }
+            Listener::new(fd)
+        }
         Received::Announced(fd) => {
-            let pid = peer_pid(&conn)?;
+            if !in_container(dir, pid) {
+                return Err(RuntimeError::Invalid(format!(
+                    "refusing a listener announced by process {pid}, which is not in the container"
+                )));
+            }
             match notify::take_listener(pid, fd) {
                 Ok(l) => l,
                 Err(e) => {
@@ -353,8 +387,10 @@ fn receive_fd(conn: &UnixStream) -> Result<Received, RuntimeError> {
     ])))
 }
 
-fn peer_pid(conn: &UnixStream) -> Result<u32, RuntimeError> {
-    let cred = rustix::net::sockopt::socket_peercred(conn)
-        .map_err(|e| RuntimeError::io("SO_PEERCRED", e.into()))?;
-    Ok(cred.pid.as_raw_nonzero().get() as u32)
+/// Whether `pid` shares the pid namespace of the container's init (`init.pid`).
+fn in_container(dir: &Path, pid: u32) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let init = std::fs::read_to_string(dir.join("init.pid")).unwrap_or_default();
+    let init = init.trim();
+    !init.is_empty() && ns(init).is_some() && ns(init) == ns(&pid.to_string())
 }
