@@ -426,6 +426,21 @@ fn recorded_apparmor_profile_confines_busybox_under_landlock() {
         "echo x > /etc/hostname",
     ]);
     assert!(!other.status.success(), "{other:?}");
+
+    // Recording a pod confined by that profile: the confine helper hands its listener over
+    // under the Landlock ruleset, which allows none of the files it might otherwise open.
+    c.apply(&pod(
+        "aa-enforced-rec",
+        workload,
+        "container.apparmor.security.beta.kubernetes.io/c: localhost/bb-recorded, recording.armorlet.io/seccomp: \"*\"",
+        None,
+    ));
+    c.wait_running("aa-enforced-rec");
+    c.wait_for("aa-enforced-rec logs", || {
+        (c.kubectl_ok(&["logs", "aa-enforced-rec"]).trim() == "aa-enforced-rec").then_some(())
+    });
+    let stderr = record_pod(&c, "aa-enforced-rec", "confined.json", &[]);
+    assert!(stderr.contains("armorlet: recorded "), "{stderr}");
 }
 
 /// `armorlet record apparmor -- CMD` on the host: reads, writes, creations

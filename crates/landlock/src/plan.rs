@@ -231,10 +231,17 @@ pub fn apply(plan: &Plan) -> Result<(), LandlockError> {
 /// `pidfd_getfd(2)`, learning the pid from the socket's peer credentials.
 fn announce_listener(recorder: &std::os::unix::net::UnixStream) -> Result<(), LandlockError> {
     use std::io::Write;
+    use std::os::fd::AsRawFd;
     let err = step_err("seccomp listener");
-    let probe = std::fs::File::open("/dev/null").map_err(&err)?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&probe);
-    drop(probe);
+    // The lowest free fd, found by duplicating one we hold: opening a file could
+    // be denied by the Landlock ruleset already in place.
+    // SAFETY: fcntl on an fd we own; the duplicate is closed at once.
+    let fd = unsafe { libc::fcntl(recorder.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(err(std::io::Error::last_os_error()));
+    }
+    // SAFETY: closing the duplicate made above.
+    unsafe { libc::close(fd) };
     (&*recorder)
         .write_all(&(fd as u32).to_le_bytes())
         .map_err(err)

@@ -76,7 +76,10 @@ async fn sync_inner(client: &kube::Client, cfg: &NodeConfig) -> Result<(), kube:
     for p in &list.items {
         let ns = p.metadata.namespace.clone().unwrap_or_default();
         let name = p.metadata.name.clone().unwrap_or_default();
-        if p.data["spec"]["disabled"] == true {
+        // Names become path components: a server that does not validate them (the
+        // agent talks to any) must not make it write elsewhere.
+        let unsafe_name = |s: &str| s.is_empty() || s.contains('/') || s.starts_with('.');
+        if p.data["spec"]["disabled"] == true || unsafe_name(&ns) || unsafe_name(&name) {
             continue;
         }
         let file = root.join(&ns).join(format!("{name}.json"));

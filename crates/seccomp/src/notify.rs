@@ -232,7 +232,7 @@ impl Recorder {
 /// The child cannot hand its listener fd over once the filter is in place
 /// (every syscall it makes then waits for the listener), so it tells the
 /// recorder its pid and the fd number the listener will get (the lowest free
-/// one, probed just before) and the recorder takes the fd with
+/// one, probed just before by duplicating an fd) and the recorder takes the fd with
 /// `pidfd_getfd(2)`. The recorder thread answers from then on, including the
 /// `execve` that `Command::spawn` waits for, so it starts before the spawn.
 pub fn spawn_recorded(
@@ -249,11 +249,11 @@ pub fn spawn_recorded(
     // setuid programs of the workload behave).
     // SAFETY: geteuid has no preconditions.
     let no_new_privs = unsafe { libc::geteuid() } != 0;
-    // SAFETY: the closure makes raw syscalls only (open, close, getpid, write,
+    // SAFETY: the closure makes raw syscalls only (fcntl, close, getpid, write,
     // prctl, seccomp), which are async-signal-safe, and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            let probe = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let probe = libc::fcntl(to_recorder_fd, libc::F_DUPFD_CLOEXEC, 0);
             if probe < 0 {
                 return Err(io::Error::last_os_error());
             }
