@@ -34,6 +34,8 @@ enum Command {
     Up(commands::up::Args),
     /// Run only the node agent against a Kubernetes API server.
     Node(commands::node::Args),
+    /// Install the Security Profiles Operator's seccomp profiles on this node, against any API server.
+    Daemon(commands::daemon::Args),
     /// Local container images: load, list, remove.
     Image(commands::image::Args),
     /// Seccomp audit records of the node's containers.
@@ -52,6 +54,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Profile(cmd) => cmd.run(),
         Command::Up(args) => commands::up::run(args),
         Command::Node(args) => commands::node::run(args),
+        Command::Daemon(args) => commands::daemon::run(args),
         Command::Image(args) => commands::image::run(args),
         Command::Audit(args) => commands::audit::run(args),
         Command::Monitor(args) => commands::monitor::run(args),

@@ -508,6 +508,21 @@ fn spo_seccomp_profiles_reach_every_node_and_stay_while_used() {
         assert_eq!(s["status"], "Installed", "{s}");
         assert_eq!(s["nodeName"], n.as_str());
     }
+    // `armorlet daemon`: the same agent alone, as on a real cluster's node.
+    let extra = c.dir.path().join("extra-kubelet");
+    let mut daemon = armorlet()
+        .args(["daemon", "--node-name", "extra-node", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .arg("--kubelet-root-dir")
+        .arg(&extra)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let extra_file = extra.join("seccomp/operator/default/no-mkdir.json");
+    c.wait_for("armorlet daemon's install", || {
+        let s = c.kubectl_json(&["get", "spns", "no-mkdir-extra-node"])?;
+        (s["status"] == "Installed" && extra_file.exists()).then_some(())
+    });
     let table = c.kubectl_ok(&["get", "sp"]);
     assert!(
         table.starts_with("NAME       STATUS      AGE\nno-mkdir   Installed   "),
@@ -564,8 +579,15 @@ fn spo_seccomp_profiles_reach_every_node_and_stay_while_used() {
     c.wait_for("the profile file removed", || {
         (!file.exists()).then_some(())
     });
+    c.wait_for("armorlet daemon's file removed", || {
+        (!extra_file.exists()).then_some(())
+    });
     c.wait_for("the node statuses removed", || {
         let l = c.kubectl_json(&["get", "spns"])?;
         l["items"].as_array()?.is_empty().then_some(())
     });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    assert!(daemon.wait().unwrap().success());
 }

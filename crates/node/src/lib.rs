@@ -18,7 +18,7 @@ mod error;
 mod events;
 mod network;
 mod node;
-mod operator;
+pub mod operator;
 mod probes;
 mod profiles_dir;
 mod spec;
@@ -229,6 +229,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         network.netns().cloned(),
     ));
     let operator_client = client.clone();
+    let operator_target = operator::OperatorTarget::of(&cfg);
     let mut agent = worker::Agent::new(
         client,
         cfg.clone(),
@@ -249,7 +250,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     d.sync(&apparmor_node);
                 }
                 reporter.sync_profile_labels().await;
-                operator::sync(&operator_client, &cfg).await;
+                operator::sync(&operator_client, &operator_target).await;
                 agent.sync_all().await
             }
         }
@@ -348,7 +349,19 @@ pub async fn apparmor_status(
         .collect())
 }
 
-async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, NodeError> {
+/// A kube-rs client from the in-cluster configuration (a pod's service account), or
+/// `$KUBECONFIG`.
+pub async fn default_client() -> Result<kube::Client, NodeError> {
+    kube::Client::try_default()
+        .await
+        .map_err(|e| NodeError::Kubeconfig {
+            path: "(in-cluster or $KUBECONFIG)".into(),
+            message: e.to_string(),
+        })
+}
+
+/// A kube-rs client from a kubeconfig file.
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, NodeError> {
     let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| NodeError::Kubeconfig {
         path: path.to_owned(),
         message: e.to_string(),

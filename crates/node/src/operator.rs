@@ -16,6 +16,44 @@ use serde_json::{json, Value};
 
 use crate::NodeConfig;
 
+/// Where, and as which node, the profiles are installed.
+#[derive(Debug, Clone)]
+pub struct OperatorTarget {
+    /// The node name (in the node statuses).
+    pub node: String,
+    /// The host directory of `<kubelet-root>/seccomp/operator`.
+    pub dir: PathBuf,
+}
+
+impl OperatorTarget {
+    /// The agent's node: its name, and its kubelet root through its view.
+    pub fn of(cfg: &NodeConfig) -> OperatorTarget {
+        OperatorTarget {
+            node: cfg.name.clone(),
+            dir: cfg
+                .view
+                .host_path(&cfg.kubelet_root_dir.join("seccomp").join("operator")),
+        }
+    }
+}
+
+/// `armorlet daemon`: the sync every second until `shutdown`, against any API server
+/// that serves the Security Profiles Operator's resources.
+pub async fn run(
+    client: kube::Client,
+    target: OperatorTarget,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => sync(&client, &target).await,
+        }
+    }
+}
+
 const GROUP: &str = "security-profiles-operator.x-k8s.io";
 
 fn resource(version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -36,12 +74,6 @@ fn node_status_resource() -> ApiResource {
     )
 }
 
-/// The host directory of `<kubelet-root>/seccomp/operator`.
-fn operator_dir(cfg: &NodeConfig) -> PathBuf {
-    cfg.view
-        .host_path(&cfg.kubelet_root_dir.join("seccomp").join("operator"))
-}
-
 /// The seccomp profile JSON of a SeccompProfile's spec (the OCI fields; SPO's
 /// own `baseProfileName` is not supported and is an error, not ignored).
 pub fn profile_json(spec: &Value) -> Result<Vec<u8>, String> {
@@ -59,19 +91,19 @@ pub fn profile_json(spec: &Value) -> Result<Vec<u8>, String> {
 }
 
 /// One pass: install, report, clean up. Errors are logged; the next pass retries.
-pub async fn sync(client: &kube::Client, cfg: &NodeConfig) {
-    if let Err(e) = sync_inner(client, cfg).await {
+pub async fn sync(client: &kube::Client, target: &OperatorTarget) {
+    if let Err(e) = sync_inner(client, target).await {
         tracing::debug!(error = %e, "seccomp profile sync");
     }
 }
 
-async fn sync_inner(client: &kube::Client, cfg: &NodeConfig) -> Result<(), kube::Error> {
+async fn sync_inner(client: &kube::Client, cfg: &OperatorTarget) -> Result<(), kube::Error> {
     let profiles: Api<DynamicObject> = Api::all_with(
         client.clone(),
         &resource("v1beta1", "SeccompProfile", "seccompprofiles"),
     );
     let list = profiles.list(&ListParams::default()).await?;
-    let root = operator_dir(cfg);
+    let root = cfg.dir.clone();
     let mut keep: BTreeSet<PathBuf> = BTreeSet::new();
     for p in &list.items {
         let ns = p.metadata.namespace.clone().unwrap_or_default();
@@ -99,13 +131,13 @@ async fn sync_inner(client: &kube::Client, cfg: &NodeConfig) -> Result<(), kube:
     remove_others(&root, &keep);
     // This node's statuses of profiles that are gone.
     let statuses: Api<DynamicObject> = Api::all_with(client.clone(), &node_status_resource());
-    let mine = ListParams::default().labels(&format!("spo.x-k8s.io/node-name={}", cfg.name));
+    let mine = ListParams::default().labels(&format!("spo.x-k8s.io/node-name={}", cfg.node));
     for s in statuses.list(&mine).await?.items {
         let ns = s.metadata.namespace.clone().unwrap_or_default();
         let name = s.metadata.name.clone().unwrap_or_default();
         let exists = list.items.iter().any(|p| {
             p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && format!("{}-{}", p.metadata.name.as_deref().unwrap_or(""), cfg.name) == name
+                && format!("{}-{}", p.metadata.name.as_deref().unwrap_or(""), cfg.node) == name
         });
         if !exists {
             let api: Api<DynamicObject> =
@@ -146,14 +178,14 @@ fn remove_others(root: &Path, keep: &BTreeSet<PathBuf>) {
 /// Creates or updates this node's `SecurityProfileNodeStatus` of a profile.
 async fn report(
     client: &kube::Client,
-    cfg: &NodeConfig,
+    cfg: &OperatorTarget,
     ns: &str,
     profile: &str,
     state: &str,
     message: Option<String>,
 ) -> Result<(), kube::Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &node_status_resource());
-    let name = format!("{profile}-{}", cfg.name);
+    let name = format!("{profile}-{}", cfg.node);
     let mut want = json!({
         "apiVersion": format!("{GROUP}/v1alpha1"),
         "kind": "SecurityProfileNodeStatus",
@@ -161,13 +193,13 @@ async fn report(
             "name": name,
             "namespace": ns,
             "labels": {
-                "spo.x-k8s.io/node-name": cfg.name,
+                "spo.x-k8s.io/node-name": cfg.node,
                 "spo.x-k8s.io/profile-id": format!("SeccompProfile-{profile}"),
                 "spo.x-k8s.io/profile-kind": "SeccompProfile",
                 "spo.x-k8s.io/profile-state": state,
             },
         },
-        "nodeName": cfg.name,
+        "nodeName": cfg.node,
         "profileKind": "SeccompProfile",
         "status": state,
     });

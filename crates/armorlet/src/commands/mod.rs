@@ -2,6 +2,7 @@
 
 pub mod apparmor;
 pub mod audit;
+pub mod daemon;
 pub mod image;
 pub mod kind;
 pub mod monitor;
