@@ -175,25 +175,27 @@ fn three_nodes_with_their_own_networks() {
             "{name}: {text}"
         );
     }
-    let out = armorlet()
-        .args(["node", "exec", "--data-dir"])
-        .arg(c.data())
-        .args([
-            names[1].as_str(),
-            "--",
-            "python3",
-            "-c",
-            &format!("import urllib.request; print(urllib.request.urlopen('http://localhost:{port}/', timeout=5).read().decode(), end='')"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        BODY,
-        "curl localhost:{port} on {}: {}",
-        names[1],
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Retried like the NodePort on each node address above: one CI run saw a single 5 s
+    // attempt time out (the rules and the addresses were in place; cause not found).
+    let mut last = String::new();
+    let body = c.wait_for(&format!("NodePort on localhost of {}", names[1]), || {
+        let out = armorlet()
+            .args(["node", "exec", "--data-dir"])
+            .arg(c.data())
+            .args([
+                names[1].as_str(),
+                "--",
+                "python3",
+                "-c",
+                &format!("import urllib.request; print(urllib.request.urlopen('http://localhost:{port}/', timeout=5).read().decode(), end='')"),
+            ])
+            .output()
+            .unwrap();
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        let body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (body == BODY).then_some(body)
+    });
+    assert_eq!(body, BODY, "curl localhost:{port} on {}: {last}", names[1]);
     let code = armorlet()
         .args(["node", "exec", "--data-dir"])
         .arg(c.data())
