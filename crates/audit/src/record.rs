@@ -2,8 +2,6 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use armorlet_seccomp::{syscalls, Arch};
-
 use crate::attribution::Owner;
 use crate::AuditError;
 
@@ -97,17 +95,9 @@ impl SeccompRecord {
     }
 
     /// The syscall's name from armorlet-seccomp's tables for the record's architecture
-    /// (x32 syscalls carry bit 30 on x86_64).
+    /// (x32 syscalls carry bit 30 on x86_64), as a recording names it.
     pub fn syscall_name(&self) -> Option<&'static str> {
-        let arch = Arch::ALL
-            .iter()
-            .copied()
-            .find(|a| a.audit_arch() == Some(self.arch))?;
-        const X32_BIT: u32 = 0x4000_0000;
-        if arch == Arch::X86_64 && self.syscall & X32_BIT != 0 {
-            return syscalls::name_of(Arch::X32, self.syscall);
-        }
-        syscalls::name_of(arch, self.syscall)
+        armorlet_seccomp::record::identify(self.arch, self.syscall).map(|(_, name)| name)
     }
 
     /// The record in the kernel's own text (`audit(…): auid=… code=0x…`).

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use armorlet_audit::{AuditLog, PodFilter};
 
 /// Flags of `armorlet audit`.
@@ -47,20 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `D/nodes/*/audit.log`, sorted (a log may not exist yet).
 pub(crate) fn node_logs(data_dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
-    let nodes = data_dir.join("nodes");
-    let mut logs = Vec::new();
-    match std::fs::read_dir(&nodes) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.with_context(|| format!("reading {}", nodes.display()))?;
-                if entry.file_type()?.is_dir() {
-                    logs.push(entry.path().join("audit.log"));
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", nodes.display())),
-    }
-    logs.sort();
-    Ok(logs)
+    Ok(super::node_dirs(data_dir)?
+        .into_iter()
+        .map(|d| d.join("audit.log"))
+        .collect())
 }

@@ -37,10 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .trim()
             .to_lowercase(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::async_runtime()?;
     rt.block_on(async move {
         let client = match &args.kubeconfig {
             Some(path) => armorlet_node::client_from_kubeconfig(path).await?,

@@ -467,10 +467,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.node_api_listen,
         args.node_index,
     )?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::async_runtime()?;
     rt.block_on(async move {
         armorlet_node::run(cfg, super::up::shutdown_signal())
             .await

@@ -152,12 +152,7 @@ fn apparmor(args: AppArmorArgs) -> anyhow::Result<ExitCode> {
     let opts = armorlet_apparmor::ParseOptions {
         include_dirs: vec![PathBuf::from("/etc/apparmor.d")],
     };
-    let (_, diagnostics) = armorlet_apparmor::parse_str(&text, &name, &opts);
-    let errors: Vec<String> = diagnostics
-        .iter()
-        .filter(|d| d.severity == armorlet_apparmor::Severity::Error)
-        .map(|d| d.to_string())
-        .collect();
+    let errors = super::apparmor::generated_profile_errors(&text, &name, &opts);
     if !errors.is_empty() {
         bail!(
             "the generated profile is not valid:\n{}\n{text}",
@@ -287,10 +282,9 @@ fn pod_recording(
     let nodes = data_dir.join("nodes");
     let mut recording = ContainerRecording::default();
     let mut found = Vec::new();
-    let entries =
-        std::fs::read_dir(&nodes).with_context(|| format!("reading {}", nodes.display()))?;
-    for node in entries.flatten() {
-        let dir = armorlet_node::recordings_dir(data_dir, &node.file_name().to_string_lossy())
+    for node in super::node_dirs(data_dir)? {
+        let name = node.file_name().unwrap_or_default().to_string_lossy();
+        let dir = armorlet_node::recordings_dir(data_dir, &name)
             .join(namespace)
             .join(pod);
         let Ok(files) = std::fs::read_dir(&dir) else {

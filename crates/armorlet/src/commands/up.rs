@@ -86,10 +86,7 @@ pub fn init_tracing() {
 /// Containers keep running after shutdown (see `armorlet node`).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::async_runtime()?;
     rt.block_on(async move {
         let kind = match &args.config {
             Some(path) => {

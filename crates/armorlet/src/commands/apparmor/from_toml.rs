@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use armorlet_apparmor::from_toml::SimpleProfile;
-use armorlet_apparmor::Severity;
 
 use super::IncludeArgs;
 
@@ -36,15 +35,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let out = profile.to_apparmor();
-    let (_, diagnostics) =
-        armorlet_apparmor::parse_str(&out, &profile.name, &args.include.parse_options());
-    let errors: Vec<String> = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.to_string())
-        .collect();
+    let errors =
+        super::generated_profile_errors(&out, &profile.name, &args.include.parse_options());
     if !errors.is_empty() {
-        // Never write a profile the parser refuses (e.g. a path glob it rejects).
         eprintln!(
             "{}: the generated profile is not valid:\n{}",
             args.file.display(),

@@ -75,3 +75,14 @@ impl IncludeArgs {
         ParseOptions { include_dirs }
     }
 }
+
+/// The parser's errors on a profile armorlet generated (`from-toml`, `record apparmor`), one
+/// per line; empty when it is valid. Such a profile is never written when this is not empty.
+pub fn generated_profile_errors(text: &str, name: &str, opts: &ParseOptions) -> Vec<String> {
+    let (_, diagnostics) = armorlet_apparmor::parse_str(text, name, opts);
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == armorlet_apparmor::Severity::Error)
+        .map(|d| d.to_string())
+        .collect()
+}
