@@ -77,22 +77,22 @@ mod tests {
 
     #[test]
     fn events_round_trip_between_the_two_apis() {
-        let def = registry::find("events.k8s.io", "v1", "events").unwrap();
+        let def = registry::builtin("events.k8s.io", "v1", "events").unwrap();
         let api = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"},
                          "regarding": {"kind": "Pod", "name": "web"}, "note": "hello",
                          "reason": "Started", "reportingController": "armorlet", "eventTime": null});
-        let stored = to_storage(def, api.clone());
+        let stored = to_storage(&def, api.clone());
         assert_eq!(stored["apiVersion"], "v1");
         assert_eq!(stored["involvedObject"]["name"], "web");
         assert_eq!(stored["message"], "hello");
         assert_eq!(stored["reportingComponent"], "armorlet");
         assert!(stored.get("note").is_none());
-        assert_eq!(from_storage(def, stored), api);
-        assert_eq!(field_label(def, "regarding.name"), "involvedObject.name");
-        assert_eq!(field_label(def, "reason"), "reason");
+        assert_eq!(from_storage(&def, stored), api);
+        assert_eq!(field_label(&def, "regarding.name"), "involvedObject.name");
+        assert_eq!(field_label(&def, "reason"), "reason");
         let core = registry::core("events");
         assert_eq!(
-            to_storage(core, json!({"message": "m"})),
+            to_storage(&core, json!({"message": "m"})),
             json!({"message": "m"})
         );
     }

@@ -36,7 +36,7 @@ pub fn validate_name(def: &ResourceDef, name: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::invalid(
-        def.kind,
+        &def.kind,
         name,
         vec![Cause {
             reason: "FieldValueInvalid",
@@ -137,7 +137,7 @@ fn qos_class(pod: &Value) -> &'static str {
 
 /// Applies create-time defaults and status resets for `def`'s kind.
 pub fn on_create(def: &ResourceDef, obj: &mut Value) {
-    match (def.group, def.plural) {
+    match (def.group.as_str(), def.plural.as_str()) {
         // pkg/apis/policy/v1beta1 SetDefaults_PodSecurityPolicySpec.
         ("policy", "podsecuritypolicies") => {
             let spec = obj_mut(obj, "spec");
@@ -250,11 +250,11 @@ mod tests {
     #[test]
     fn names_are_validated_like_the_apiserver() {
         let pods = registry::core("pods");
-        assert!(validate_name(pods, "web-1.example").is_ok());
-        let e = validate_name(pods, "Web").unwrap_err();
+        assert!(validate_name(&pods, "web-1.example").is_ok());
+        let e = validate_name(&pods, "Web").unwrap_err();
         assert_eq!(e.code, 422);
         assert!(e.message.starts_with("Pod \"Web\" is invalid: metadata.name: Invalid value: \"Web\": a lowercase RFC 1123 subdomain"));
-        assert!(validate_name(registry::core("namespaces"), "a.b").is_err());
+        assert!(validate_name(&registry::core("namespaces"), "a.b").is_err());
     }
 
     #[test]
@@ -271,7 +271,7 @@ mod tests {
         let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
             {"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]},
             "status": {"phase": "Running"}});
-        on_create(registry::core("pods"), &mut pod);
+        on_create(&registry::core("pods"), &mut pod);
         assert_eq!(
             pod["status"],
             json!({"phase": "Pending", "qosClass": "BestEffort"})

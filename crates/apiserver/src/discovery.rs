@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::registry::{self, ResourceDef};
+use std::sync::Arc;
+
+use crate::registry::{self, Registry, ResourceDef};
 use armorlet_confinement::EmulatedVersion;
 
 /// The Kubernetes minor version whose behaviour the server follows.
@@ -26,12 +28,8 @@ pub fn version(rel: EmulatedVersion) -> Value {
     })
 }
 
-fn in_gv<'a>(
-    group: &'a str,
-    version: &'a str,
-    rel: EmulatedVersion,
-) -> impl Iterator<Item = &'static ResourceDef> + 'a {
-    registry::served_resources(rel).filter(move |r| r.group == group && r.version == version)
+fn in_gv(group: &str, version: &str, rel: &Registry) -> Vec<Arc<ResourceDef>> {
+    rel.in_group_version(group, version)
 }
 
 fn aggregated_resource(r: &ResourceDef) -> Value {
@@ -63,12 +61,12 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
     v
 }
 
-fn aggregated_group(group: &str, versions: &[&str], rel: EmulatedVersion) -> Value {
+fn aggregated_group(group: &str, versions: &[String], rel: &Registry) -> Value {
     let versions: Vec<Value> = versions
         .iter()
         .map(|v| {
             json!({"version": v, "freshness": "Current",
-                   "resources": in_gv(group, v, rel).map(aggregated_resource).collect::<Vec<_>>()})
+                   "resources": in_gv(group, v, rel).iter().map(|r| aggregated_resource(r)).collect::<Vec<_>>()})
         })
         .collect();
     let mut g = json!({"metadata": {"creationTimestamp": null}, "versions": versions});
@@ -83,11 +81,11 @@ pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// `/api` (core) or `/apis` (named groups) in the aggregated v2 form.
-pub fn aggregated(core: bool, rel: EmulatedVersion) -> Value {
+pub fn aggregated(core: bool, rel: &Registry) -> Value {
     let items: Vec<Value> = if core {
-        vec![aggregated_group("", &["v1"], rel)]
+        vec![aggregated_group("", &["v1".to_owned()], rel)]
     } else {
-        registry::groups(rel)
+        rel.groups()
             .iter()
             .map(|(g, vs)| aggregated_group(g, vs, rel))
             .collect()
@@ -101,7 +99,7 @@ pub fn api_versions(server_address: &str) -> Value {
            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
 }
 
-fn api_group(group: &str, versions: &[&str]) -> Value {
+fn api_group(group: &str, versions: &[String]) -> Value {
     let vs: Vec<Value> = versions
         .iter()
         .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
@@ -110,8 +108,9 @@ fn api_group(group: &str, versions: &[&str]) -> Value {
 }
 
 /// Legacy `/apis`.
-pub fn api_group_list(rel: EmulatedVersion) -> Value {
-    let groups: Vec<Value> = registry::groups(rel)
+pub fn api_group_list(rel: &Registry) -> Value {
+    let groups: Vec<Value> = rel
+        .groups()
         .iter()
         .map(|(g, vs)| api_group(g, vs))
         .collect();
@@ -119,10 +118,10 @@ pub fn api_group_list(rel: EmulatedVersion) -> Value {
 }
 
 /// Legacy `/apis/<group>`, if served.
-pub fn group(group: &str, rel: EmulatedVersion) -> Option<Value> {
-    registry::groups(rel)
+pub fn group(group: &str, rel: &Registry) -> Option<Value> {
+    rel.groups()
         .iter()
-        .find(|(g, _)| *g == group)
+        .find(|(g, _)| g == group)
         .map(|(g, vs)| {
             let mut v = api_group(g, vs);
             v["kind"] = json!("APIGroup");
@@ -132,7 +131,7 @@ pub fn group(group: &str, rel: EmulatedVersion) -> Option<Value> {
 }
 
 /// Legacy `/api/v1` or `/apis/<group>/<version>`.
-pub fn resource_list(group: &str, version: &str, rel: EmulatedVersion) -> Value {
+pub fn resource_list(group: &str, version: &str, rel: &Registry) -> Value {
     let mut resources = Vec::new();
     for r in in_gv(group, version, rel) {
         let mut v = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
@@ -189,8 +188,8 @@ fn fnv(s: &str) -> String {
 /// The OpenAPI v3 document of one group/version: one PATCH operation per kind, tagged with its
 /// GVK and the `fieldValidation` parameter, which makes kubectl leave validation to the server.
 /// Schemas (for `kubectl explain`) are not served yet.
-pub fn openapi_v3_gv(group: &str, version: &str, rel: EmulatedVersion) -> Option<Value> {
-    if !registry::has_group_version(group, version, rel) {
+pub fn openapi_v3_gv(group: &str, version: &str, rel: &Registry) -> Option<Value> {
+    if !rel.has_group_version(group, version) {
         return None;
     }
     let mut paths = serde_json::Map::new();
@@ -220,17 +219,18 @@ pub fn openapi_v3_gv(group: &str, version: &str, rel: EmulatedVersion) -> Option
 }
 
 /// `/openapi/v3`: where each group/version document lives.
-pub fn openapi_v3_root(rel: EmulatedVersion) -> Value {
-    let mut gvs: Vec<(&str, &str)> = Vec::new();
-    for r in registry::served_resources(rel) {
-        if !gvs.contains(&(r.group, r.version)) {
-            gvs.push((r.group, r.version));
+pub fn openapi_v3_root(rel: &Registry) -> Value {
+    let mut gvs: Vec<(String, String)> = Vec::new();
+    for r in rel.served() {
+        let gv = (r.group.clone(), r.version.clone());
+        if !gvs.contains(&gv) {
+            gvs.push(gv);
         }
     }
     let mut paths = serde_json::Map::new();
     for (g, v) in gvs {
-        let doc = openapi_v3_gv(g, v, rel).unwrap_or_default();
-        let p = gv_path(g, v);
+        let doc = openapi_v3_gv(&g, &v, rel).unwrap_or_default();
+        let p = gv_path(&g, &v);
         paths.insert(
             p.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", fnv(&doc.to_string()))}),
@@ -243,12 +243,14 @@ pub fn openapi_v3_root(rel: EmulatedVersion) -> Value {
 mod tests {
     use super::*;
 
-    const V132: EmulatedVersion = EmulatedVersion::DEFAULT;
+    fn v132() -> Registry {
+        Registry::new(EmulatedVersion::DEFAULT)
+    }
 
     #[test]
     fn every_aggregated_resource_has_a_response_kind() {
         for core in [true, false] {
-            let doc = aggregated(core, V132);
+            let doc = aggregated(core, &v132());
             for item in doc["items"].as_array().unwrap() {
                 for v in item["versions"].as_array().unwrap() {
                     for r in v["resources"].as_array().unwrap() {
@@ -257,47 +259,47 @@ mod tests {
                 }
             }
         }
-        assert!(aggregated(true, V132)["items"][0]["metadata"]
+        assert!(aggregated(true, &v132())["items"][0]["metadata"]
             .get("name")
             .is_none());
         assert_eq!(
-            aggregated(false, V132)["items"][0]["metadata"]["name"],
+            aggregated(false, &v132())["items"][0]["metadata"]["name"],
             "apps"
         );
     }
 
     #[test]
     fn openapi_root_points_at_documents_that_exist() {
-        let root = openapi_v3_root(V132);
+        let root = openapi_v3_root(&v132());
         let url = root["paths"]["api/v1"]["serverRelativeURL"]
             .as_str()
             .unwrap();
         assert!(url.starts_with("/openapi/v3/api/v1?hash="));
-        let doc = openapi_v3_gv("", "v1", V132).unwrap();
+        let doc = openapi_v3_gv("", "v1", &v132()).unwrap();
         let op = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        assert!(openapi_v3_gv("nope", "v1", V132).is_none());
+        assert!(openapi_v3_gv("nope", "v1", &v132()).is_none());
     }
 
     #[test]
     fn policy_v1beta1_is_served_up_to_1_24() {
-        let v122: EmulatedVersion = "1.22".parse().unwrap();
-        let psp = |rel| {
+        let v122 = Registry::new("1.22".parse().unwrap());
+        let psp = |rel: &Registry| {
             resource_list("policy", "v1beta1", rel)["resources"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|r| r["name"] == "podsecuritypolicies")
         };
-        assert!(psp(v122));
-        assert!(!psp(V132));
-        assert!(group("policy", V132).is_none());
-        assert_eq!(version(v122)["minor"], "22");
+        assert!(psp(&v122));
+        assert!(!psp(&v132()));
+        assert!(group("policy", &v132()).is_none());
+        assert_eq!(version(v122.release())["minor"], "22");
     }
 
     #[test]
     fn version_reports_minor_32() {
-        let v = version(V132);
+        let v = version(EmulatedVersion::DEFAULT);
         assert_eq!(
             (v["major"].as_str(), v["minor"].as_str()),
             (Some("1"), Some("32"))

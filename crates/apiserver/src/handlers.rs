@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::body::Body;
 use crate::convert;
+use crate::crd::{self, FieldValidation};
 use crate::credentials::constant_time_eq;
 use crate::defaults;
 use crate::discovery;
@@ -40,6 +41,8 @@ pub struct State {
     pub allocation: std::sync::Mutex<()>,
     /// The emulated release for pod confinement admission on create.
     pub emulated_version: armorlet_confinement::EmulatedVersion,
+    /// The served resources: the release's built-in ones and the custom ones.
+    pub registry: registry::Registry,
     /// The `AppArmor` feature gate for pod validation.
     pub apparmor_feature_gate: bool,
     /// `--service-cluster-ip-range` and `--service-node-port-range`.
@@ -206,45 +209,39 @@ async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
         ["api"] if aggregated => get_only(http::response(
             200,
             discovery::AGGREGATED_CONTENT_TYPE,
-            discovery::aggregated(true, state.emulated_version).to_string(),
+            discovery::aggregated(true, &state.registry).to_string(),
         )),
         ["apis"] if aggregated => get_only(http::response(
             200,
             discovery::AGGREGATED_CONTENT_TYPE,
-            discovery::aggregated(false, state.emulated_version).to_string(),
+            discovery::aggregated(false, &state.registry).to_string(),
         )),
         ["api"] => get_only(http::json(200, &discovery::api_versions(&call.host))),
-        ["apis"] => get_only(http::json(
-            200,
-            &discovery::api_group_list(state.emulated_version),
-        )),
+        ["apis"] => get_only(http::json(200, &discovery::api_group_list(&state.registry))),
         ["api", "v1"] => get_only(http::json(
             200,
-            &discovery::resource_list("", "v1", state.emulated_version),
+            &discovery::resource_list("", "v1", &state.registry),
         )),
-        ["apis", g] => match discovery::group(g, state.emulated_version) {
+        ["apis", g] => match discovery::group(g, &state.registry) {
             Some(v) => get_only(http::json(200, &v)),
             None => Err(ApiError::no_route()),
         },
-        ["apis", g, v] if registry::has_group_version(g, v, state.emulated_version) => get_only(
-            http::json(200, &discovery::resource_list(g, v, state.emulated_version)),
-        ),
+        ["apis", g, v] if state.registry.has_group_version(g, v) => get_only(http::json(
+            200,
+            &discovery::resource_list(g, v, &state.registry),
+        )),
         ["openapi", "v3"] => get_only(http::json(
             200,
-            &discovery::openapi_v3_root(state.emulated_version),
+            &discovery::openapi_v3_root(&state.registry),
         )),
-        ["openapi", "v3", "api", v] => {
-            match discovery::openapi_v3_gv("", v, state.emulated_version) {
-                Some(d) => get_only(http::json(200, &d)),
-                None => Err(ApiError::no_route()),
-            }
-        }
-        ["openapi", "v3", "apis", g, v] => {
-            match discovery::openapi_v3_gv(g, v, state.emulated_version) {
-                Some(d) => get_only(http::json(200, &d)),
-                None => Err(ApiError::no_route()),
-            }
-        }
+        ["openapi", "v3", "api", v] => match discovery::openapi_v3_gv("", v, &state.registry) {
+            Some(d) => get_only(http::json(200, &d)),
+            None => Err(ApiError::no_route()),
+        },
+        ["openapi", "v3", "apis", g, v] => match discovery::openapi_v3_gv(g, v, &state.registry) {
+            Some(d) => get_only(http::json(200, &d)),
+            None => Err(ApiError::no_route()),
+        },
         ["api", "v1", "namespaces", ns, "pods", name, "binding"] if call.method == Method::POST => {
             binding(state, call, ns, name).await
         }
@@ -283,7 +280,7 @@ fn node_subresource(path: &str) -> Option<(String, String, crate::nodeproxy::Sub
 
 /// Where a resource request points.
 struct Target {
-    def: &'static ResourceDef,
+    def: Arc<ResourceDef>,
     namespace: String,
     name: Option<String>,
     sub: Option<String>,
@@ -293,9 +290,9 @@ fn parse_target(
     group: &str,
     version: &str,
     rest: &[&str],
-    rel: armorlet_confinement::EmulatedVersion,
+    served: &registry::Registry,
 ) -> Result<Target> {
-    let find = |plural: &str| registry::find_served(group, version, plural, rel);
+    let find = |plural: &str| served.find(group, version, plural);
     let namespaced =
         rest.len() >= 3 && rest[0] == "namespaces" && find(rest[2]).is_some_and(|d| d.namespaced);
     let (def, namespace, tail) = if namespaced {
@@ -356,18 +353,33 @@ fn resource(
     version: &str,
     rest: &[&str],
 ) -> Result<Response<Body>> {
-    let t = parse_target(group, version, rest, state.emulated_version)?;
+    let t = parse_target(group, version, rest, &state.registry)?;
+    if t.def.is(CRD_GROUP, "customresourcedefinitions") && call.method != Method::GET {
+        // Definitions change what is served: the registry follows every write, and a
+        // definition that is gone takes its objects with it.
+        let before = state
+            .store
+            .list(&t.def.gvr(), None, &ListOptions::default())?
+            .items;
+        let resp = serve_resource(state, call, &t);
+        crd::after_change(&state.registry, &state.store, &before)?;
+        return resp;
+    }
+    serve_resource(state, call, &t)
+}
+
+fn serve_resource(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> {
     let resp = match (&call.method, t.name.is_some()) {
-        (&Method::GET, false) if call.query.flag("watch") => watch(state, call, &t),
-        (&Method::GET, false) => list(state, call, &t),
-        (&Method::GET, true) => get(state, call, &t),
+        (&Method::GET, false) if call.query.flag("watch") => watch(state, call, t),
+        (&Method::GET, false) => list(state, call, t),
+        (&Method::GET, true) => get(state, call, t),
         (&Method::POST, false) if !(t.def.namespaced && t.namespace.is_empty()) => {
-            create(state, call, &t)
+            create(state, call, t)
         }
-        (&Method::PUT, true) => update(state, call, &t),
-        (&Method::PATCH, true) => patch_item(state, call, &t),
-        (&Method::DELETE, true) => delete(state, call, &t),
-        (&Method::DELETE, false) => delete_collection(state, call, &t),
+        (&Method::PUT, true) => update(state, call, t),
+        (&Method::PATCH, true) => patch_item(state, call, t),
+        (&Method::DELETE, true) => delete(state, call, t),
+        (&Method::DELETE, false) => delete_collection(state, call, t),
         (m, _) => Err(ApiError::method_not_allowed(m.as_str())),
     }?;
     // kube-apiserver warns on every use of a deprecated API version
@@ -477,7 +489,7 @@ fn object_response(code: u16, call: &Call, def: &ResourceDef, obj: &Value) -> Re
 fn get(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let name = t.name.as_deref().unwrap_or("");
     let obj = state.store.get(&t.def.gvr(), &t.namespace, name)?;
-    Ok(object_response(200, call, t.def, &obj))
+    Ok(object_response(200, call, &t.def, &obj))
 }
 
 fn selectors(call: &Call, def: &ResourceDef) -> Result<(LabelSelector, FieldSelector)> {
@@ -488,7 +500,7 @@ fn selectors(call: &Call, def: &ResourceDef) -> Result<(LabelSelector, FieldSele
     for r in &mut fields.requirements {
         let known = r.field == "metadata.name"
             || r.field == "metadata.namespace"
-            || def.field_labels.contains(&r.field.as_str());
+            || def.field_labels.contains(&r.field);
         if !known {
             return Err(ApiError::bad_request(format!(
                 "field label not supported: {}",
@@ -509,7 +521,7 @@ fn namespace_filter(t: &Target) -> Option<&str> {
 }
 
 fn list(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
-    let (labels, fields) = selectors(call, t.def)?;
+    let (labels, fields) = selectors(call, &t.def)?;
     let limit = match call.query.get("limit") {
         Some(l) if !l.is_empty() => Some(l.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!(
@@ -532,13 +544,13 @@ fn list(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let items: Vec<Value> = result
         .items
         .into_iter()
-        .map(|o| convert::from_storage(t.def, o))
+        .map(|o| convert::from_storage(&t.def, o))
         .collect();
     if http::wants_table(&call.accept) {
         return Ok(http::json(
             200,
             &table::table(
-                t.def,
+                &t.def,
                 &items,
                 Some(rv),
                 result.continue_token,
@@ -594,19 +606,24 @@ fn create_object(
     t: &Target,
     mut obj: Value,
     dry: bool,
+    fv: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<Value> {
-    check_type_meta(t.def, &mut obj)?;
+    check_type_meta(&t.def, &mut obj)?;
     check_namespace(t, &mut obj)?;
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
+    }
+    if t.def.namespaced {
+        // Admission sees the namespace of the URL, as kube-apiserver's does.
+        obj["metadata"]["namespace"] = json!(t.namespace);
     }
     let mut name = meta_str(&obj, "name").to_string();
     if name.is_empty() {
         let prefix = meta_str(&obj, "generateName").to_string();
         if prefix.is_empty() {
             return Err(ApiError::invalid(
-                t.def.kind,
+                &t.def.kind,
                 "",
                 vec![crate::error::Cause {
                     reason: "FieldValueRequired",
@@ -618,10 +635,10 @@ fn create_object(
         name = defaults::generate_name(&prefix);
         obj["metadata"]["name"] = json!(name);
     }
-    defaults::validate_name(t.def, &name)?;
+    defaults::validate_name(&t.def, &name)?;
     ensure_namespace_accepts(state, t, &name)?;
-    defaults::on_create(t.def, &mut obj);
-    validate_policy_object(t.def, &obj)?;
+    defaults::on_create(&t.def, &mut obj);
+    write_checks(&t.def, None, &mut obj, fv, warnings)?;
     if t.def.plural == "pods" && t.def.group.is_empty() {
         admit_pod_create(state, &mut obj, warnings)?;
     }
@@ -632,10 +649,10 @@ fn create_object(
     } else {
         None
     };
-    let obj = convert::to_storage(t.def, obj);
+    let obj = convert::to_storage(&t.def, obj);
     let created = state
         .store
-        .create(&t.def.gvr(), &t.namespace, obj, &write_opts(t.def, dry))?;
+        .create(&t.def.gvr(), &t.namespace, obj, &write_opts(&t.def, dry))?;
     if !dry && t.def.group.is_empty() && t.def.plural == "pods" {
         state.schedule_soon.notify_one();
     }
@@ -655,7 +672,14 @@ pub(crate) fn create_pod_as_controller(
         name: None,
         sub: None,
     };
-    create_object(state, &t, pod, false, &mut Vec::new())
+    create_object(
+        state,
+        &t,
+        pod,
+        false,
+        FieldValidation::Strict,
+        &mut Vec::new(),
+    )
 }
 
 /// The stored form of an update or patch result (`new` merged for the endpoint), after the
@@ -665,21 +689,50 @@ fn validated_for_storage(
     t: &Target,
     old: &Value,
     new: Value,
+    fv: FieldValidation,
+    warnings: &mut Vec<String>,
     refused: &mut Option<ApiError>,
 ) -> std::result::Result<Value, StoreError> {
-    let new = merge_for_endpoint(t, old, new);
-    if let Err(e) = validate_policy_object(t.def, &new) {
+    let mut new = merge_for_endpoint(t, old, new);
+    if let Err(e) = write_checks(&t.def, Some(old), &mut new, fv, warnings) {
         *refused = Some(e);
         return Err(StoreError::BadRequest {
             message: "invalid".into(),
         });
     }
-    Ok(convert::to_storage(t.def, new))
+    Ok(convert::to_storage(&t.def, new))
+}
+
+/// The checks of every create and update (`old`): CustomResourceDefinitions and custom objects
+/// ([`crd`]), PodSecurityPolicies.
+fn write_checks(
+    def: &ResourceDef,
+    old: Option<&Value>,
+    obj: &mut Value,
+    fv: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if def.is(CRD_GROUP, "customresourcedefinitions") {
+        crd::default_definition(obj);
+        crd::validate_definition(obj, old)?;
+        obj["status"] = crd::definition_status(obj, old, &armorlet_store::time::now_rfc3339());
+    }
+    if def.custom.is_some() {
+        warnings.extend(crd::check_object(def, obj, fv)?);
+    }
+    validate_policy_object(def, obj)
+}
+
+const CRD_GROUP: &str = "apiextensions.k8s.io";
+
+/// The `fieldValidation` of a write.
+fn field_validation(call: &Call) -> Result<FieldValidation> {
+    FieldValidation::parse(call.query.get("fieldValidation"))
 }
 
 /// A PodSecurityPolicy must validate (pkg/apis/policy/validation) on every write.
 fn validate_policy_object(def: &ResourceDef, obj: &Value) -> Result<()> {
-    if def.group != "policy" || def.plural != "podsecuritypolicies" {
+    if !def.is("policy", "podsecuritypolicies") {
         return Ok(());
     }
     let causes = armorlet_confinement::psp::validate_policy(obj);
@@ -711,7 +764,7 @@ fn admit_pod_security_policy(state: &State, obj: &mut Value) -> Result<()> {
     if !state.pod_security_policy {
         return Ok(());
     }
-    let psp = registry::find("policy", "v1beta1", "podsecuritypolicies")
+    let psp = registry::builtin("policy", "v1beta1", "podsecuritypolicies")
         .expect("PodSecurityPolicy is registered");
     let policies = state
         .store
@@ -730,6 +783,7 @@ fn admit_pod_security_policy(state: &State, obj: &mut Value) -> Result<()> {
 fn admit_pod_create(state: &State, obj: &mut Value, warnings: &mut Vec<String>) -> Result<()> {
     use armorlet_confinement::{admit_create, invalid_message, CreateError, ValidateOptions};
     crate::admission::admit_pod(obj);
+    crate::profiles::admit_pod(state, obj, warnings)?;
     admit_pod_security_policy(state, obj)?;
     let options = ValidateOptions {
         apparmor_feature_gate: state.apparmor_feature_gate,
@@ -912,8 +966,9 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
 fn create(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let obj = parse_json(&call.body)?;
     let mut warnings = Vec::new();
-    let resp = match create_object(state, t, obj, dry_run(call), &mut warnings) {
-        Ok(created) => object_response(201, call, t.def, &created),
+    let fv = field_validation(call)?;
+    let resp = match create_object(state, t, obj, dry_run(call), fv, &mut warnings) {
+        Ok(created) => object_response(201, call, &t.def, &created),
         Err(e) => http::error(&e),
     };
     Ok(with_warnings(resp, &warnings))
@@ -974,7 +1029,7 @@ fn merge_for_endpoint(t: &Target, old: &Value, mut new: Value) -> Value {
 fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let name = t.name.clone().unwrap_or_default();
     let mut obj = parse_json(&call.body)?;
-    check_type_meta(t.def, &mut obj)?;
+    check_type_meta(&t.def, &mut obj)?;
     check_namespace(t, &mut obj)?;
     let body_name = meta_str(&obj, "name");
     if body_name != name {
@@ -983,20 +1038,25 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
         )));
     }
     let mut invalid = None;
+    let fv = field_validation(call)?;
+    let mut warnings = Vec::new();
     let updated = state.store.guaranteed_update(
         &t.def.gvr(),
         &t.namespace,
         &name,
-        &write_opts(t.def, dry_run(call)),
+        &write_opts(&t.def, dry_run(call)),
         |old| {
-            let old = convert::from_storage(t.def, old);
-            validated_for_storage(t, &old, obj, &mut invalid)
+            let old = convert::from_storage(&t.def, old);
+            validated_for_storage(t, &old, obj, fv, &mut warnings, &mut invalid)
         },
     );
     if let Some(e) = invalid {
         return Err(e);
     }
-    Ok(object_response(200, call, t.def, &updated?))
+    Ok(with_warnings(
+        object_response(200, call, &t.def, &updated?),
+        &warnings,
+    ))
 }
 
 fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
@@ -1012,6 +1072,8 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
         }
     })?;
     let dry = dry_run(call);
+    let fv = field_validation(call)?;
+    let mut warnings = Vec::new();
     if ty == PatchType::Apply && t.sub.is_none() {
         match state.store.get(&t.def.gvr(), &t.namespace, &name) {
             Err(StoreError::NotFound { .. }) => {
@@ -1026,8 +1088,8 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
                     m.remove("status");
                 }
                 let mut warnings = Vec::new();
-                let resp = match create_object(state, t, obj, dry, &mut warnings) {
-                    Ok(created) => object_response(201, call, t.def, &created),
+                let resp = match create_object(state, t, obj, dry, fv, &mut warnings) {
+                    Ok(created) => object_response(201, call, &t.def, &created),
                     Err(e) => http::error(&e),
                 };
                 return Ok(with_warnings(resp, &warnings));
@@ -1041,9 +1103,9 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
         &t.def.gvr(),
         &t.namespace,
         &name,
-        &write_opts(t.def, dry),
+        &write_opts(&t.def, dry),
         |old| {
-            let old = convert::from_storage(t.def, old);
+            let old = convert::from_storage(&t.def, old);
             let mut doc = old.clone();
             if let Err(e) = patch::apply(ty, &mut doc, &patch_doc) {
                 patch_error = Some(e);
@@ -1059,13 +1121,16 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
             }
             doc["apiVersion"] = json!(t.def.api_version());
             doc["kind"] = json!(t.def.kind);
-            validated_for_storage(t, &old, doc, &mut patch_error)
+            validated_for_storage(t, &old, doc, fv, &mut warnings, &mut patch_error)
         },
     );
     if let Some(e) = patch_error {
         return Err(e);
     }
-    Ok(object_response(200, call, t.def, &result?))
+    Ok(with_warnings(
+        object_response(200, call, &t.def, &result?),
+        &warnings,
+    ))
 }
 
 /// DeleteOptions from the body and the query.
@@ -1154,9 +1219,9 @@ fn delete_object(
 
 fn deleted_response(call: &Call, t: &Target, outcome: DeleteOutcome) -> Response<Body> {
     match outcome {
-        DeleteOutcome::Pending(obj) => object_response(200, call, t.def, &obj),
+        DeleteOutcome::Pending(obj) => object_response(200, call, &t.def, &obj),
         DeleteOutcome::Deleted(obj) if t.def.plural == "pods" || t.def.plural == "namespaces" => {
-            object_response(200, call, t.def, &obj)
+            object_response(200, call, &t.def, &obj)
         }
         DeleteOutcome::Deleted(obj) => {
             let mut details = json!({"name": meta_str(&obj, "name"), "kind": t.def.plural, "uid": meta_str(&obj, "uid")});
@@ -1177,12 +1242,12 @@ fn delete(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     if t.def.plural == "namespaces" && t.def.group.is_empty() {
         return delete_namespace(state, call, t, &name, &req);
     }
-    let outcome = delete_object(state, t.def, &t.namespace, &name, &req)?;
+    let outcome = delete_object(state, &t.def, &t.namespace, &name, &req)?;
     Ok(deleted_response(call, t, outcome))
 }
 
 fn delete_collection(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
-    let (labels, fields) = selectors(call, t.def)?;
+    let (labels, fields) = selectors(call, &t.def)?;
     let req = delete_request(call)?;
     let items = state
         .store
@@ -1203,9 +1268,9 @@ fn delete_collection(state: &State, call: &Call, t: &Target) -> Result<Response<
         if t.def.plural == "namespaces" && t.def.group.is_empty() {
             continue;
         }
-        match delete_object(state, t.def, &ns, &name, &req) {
+        match delete_object(state, &t.def, &ns, &name, &req) {
             Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => {
-                out.push(convert::from_storage(t.def, o))
+                out.push(convert::from_storage(&t.def, o))
             }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
@@ -1277,10 +1342,10 @@ pub fn finalize_namespace(state: &State, name: &str) -> Result<Option<Value>> {
         dry_run: false,
     };
     for (key, obj) in state.store.keys_in_namespace(name)? {
-        let Some(def) = registry::by_key(&key) else {
+        let Some(def) = state.registry.by_key(&key) else {
             continue;
         };
-        match delete_object(state, def, name, &obj, &req) {
+        match delete_object(state, &def, name, &obj, &req) {
             Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
@@ -1330,6 +1395,7 @@ pub fn ensure_namespace(state: &State, name: &str) -> Result<()> {
                 &t,
                 json!({"metadata": {"name": name}}),
                 false,
+                FieldValidation::Strict,
                 &mut Vec::new(),
             ) {
                 Ok(_) => Ok(()),
@@ -1348,7 +1414,7 @@ fn watch_line(ty: &str, object: Value) -> Bytes {
 }
 
 fn watch(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> {
-    let (labels, fields) = selectors(call, t.def)?;
+    let (labels, fields) = selectors(call, &t.def)?;
     let send_initial = call.query.flag("sendInitialEvents");
     let from = match call.query.get("resourceVersion") {
         _ if send_initial => None,
@@ -1367,7 +1433,7 @@ fn watch(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> 
         .unwrap_or(Duration::from_secs(1800));
     let as_table = http::wants_table(&call.accept);
     let include = include(call);
-    let def = t.def;
+    let def = t.def.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let response = http::json(200, &json!({}));
     let (parts, _) = response.into_parts();
@@ -1415,9 +1481,9 @@ fn watch(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> 
                 ev = w.next() => {
                     let line = match ev {
                         Ok(ev) => {
-                            let obj = convert::from_storage(def, ev.object);
+                            let obj = convert::from_storage(&def, ev.object);
                             let object = if as_table {
-                                table::table(def, std::slice::from_ref(&obj), Some(ev.resource_version.to_string()), None, include)
+                                table::table(&def, std::slice::from_ref(&obj), Some(ev.resource_version.to_string()), None, include)
                             } else {
                                 obj
                             };

@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod body;
 pub mod convert;
+pub mod crd;
 pub mod credentials;
 pub mod daemonsets;
 mod defaults;
@@ -280,6 +281,7 @@ impl Server {
             shutdown: shutdown_rx,
             allocation: std::sync::Mutex::new(()),
             emulated_version: config.emulated_version,
+            registry: registry::Registry::new(config.emulated_version),
             apparmor_feature_gate: config.apparmor_feature_gate,
             service_ranges: config.service_ranges.clone(),
             kubelet_client: credentials::kubelet_client_config(&config.data_dir)?,
@@ -290,6 +292,7 @@ impl Server {
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
         }
+        crd::install_bundled(&state.store, &state.registry).map_err(ServerError::Bootstrap)?;
         Ok(Self {
             listener,
             acceptor,

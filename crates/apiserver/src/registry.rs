@@ -1,48 +1,59 @@
-//! The resources this server serves, with what discovery, routing and storage need to know.
+//! The resources this server serves, with what discovery, routing and storage need to know:
+//! the built-in ones (a static table) and those CustomResourceDefinitions add at run time
+//! ([`Registry`], kept by [`crate::crd`]).
 
+use std::sync::{Arc, LazyLock, RwLock};
+
+use armorlet_confinement::EmulatedVersion;
 use armorlet_store::Gvr;
 
 /// One served resource.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceDef {
     /// API group; empty for core.
-    pub group: &'static str,
+    pub group: String,
     /// API version.
-    pub version: &'static str,
+    pub version: String,
     /// Plural name (the URL segment).
-    pub plural: &'static str,
+    pub plural: String,
     /// Singular name.
-    pub singular: &'static str,
+    pub singular: String,
     /// Kind.
-    pub kind: &'static str,
+    pub kind: String,
     /// Namespaced or cluster-scoped.
     pub namespaced: bool,
     /// Short names (`po`, `svc`).
-    pub short_names: &'static [&'static str],
+    pub short_names: Vec<String>,
     /// Categories (`all`).
-    pub categories: &'static [&'static str],
+    pub categories: Vec<String>,
     /// Whether the resource has a `status` subresource (the main endpoint then keeps status).
     pub has_status: bool,
     /// Whether `metadata.generation` is maintained.
     pub tracks_generation: bool,
     /// Field selector labels beyond `metadata.name` and `metadata.namespace`.
-    pub field_labels: &'static [&'static str],
+    pub field_labels: Vec<String>,
+    /// For a custom resource: its definition's storage version, schema and columns.
+    pub custom: Option<Arc<crate::crd::Custom>>,
 }
 
 impl ResourceDef {
     /// The storage key space: the served one, except for `events.k8s.io` Events, which share
-    /// the core Events' storage (see [`crate::convert`]).
+    /// the core Events' storage (see [`crate::convert`]), and custom resources, stored in their
+    /// definition's storage version whatever version serves them.
     pub fn gvr(&self) -> Gvr {
         if self.group == "events.k8s.io" && self.plural == "events" {
             return Gvr::new("", "v1", "events");
         }
-        Gvr::new(self.group, self.version, self.plural)
+        if let Some(c) = &self.custom {
+            return Gvr::new(&self.group, &c.storage_version, &self.plural);
+        }
+        Gvr::new(&self.group, &self.version, &self.plural)
     }
 
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.to_string()
+            self.version.clone()
         } else {
             format!("{}/{}", self.group, self.version)
         }
@@ -51,6 +62,11 @@ impl ResourceDef {
     /// `pods` or `daemonsets.apps`, as in error messages.
     pub fn qualified(&self) -> String {
         self.gvr().qualified()
+    }
+
+    /// Whether this is `group`'s `plural` (any version).
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        self.group == group && self.plural == plural
     }
 }
 
@@ -70,9 +86,24 @@ pub fn verbs() -> &'static [&'static str] {
     &VERBS
 }
 
+/// A row of the built-in table.
+struct Row {
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    has_status: bool,
+    tracks_generation: bool,
+    field_labels: &'static [&'static str],
+}
+
 macro_rules! res {
     ($g:expr, $v:expr, $p:expr, $s:expr, $k:expr, $ns:expr, $short:expr, $cat:expr, $status:expr, $gen:expr, $fields:expr) => {
-        ResourceDef {
+        Row {
             group: $g,
             version: $v,
             plural: $p,
@@ -115,8 +146,8 @@ const POD_FIELDS: &[&str] = &[
     "status.nominatedNodeName",
 ];
 
-/// Every served resource, in discovery order.
-pub static RESOURCES: &[ResourceDef] = &[
+/// Every built-in resource, in discovery order.
+static ROWS: &[Row] = &[
     res!(
         "",
         "v1",
@@ -314,6 +345,73 @@ pub static RESOURCES: &[ResourceDef] = &[
         &[]
     ),
     res!(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        &["api-extensions"],
+        true,
+        true,
+        &[]
+    ),
+    // RBAC objects are stored and served (manifests such as `armorlet manifests` apply
+    // unchanged); the server authorizes by its own credentials, not by them.
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        &[],
+        false,
+        false,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        &[],
+        false,
+        false,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        &[],
+        false,
+        false,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        &[],
+        false,
+        false,
+        &[]
+    ),
+    res!(
         "events.k8s.io",
         "v1",
         "events",
@@ -334,104 +432,151 @@ pub static RESOURCES: &[ResourceDef] = &[
             "type"
         ]
     ),
-    // The Security Profiles Operator's resources (kubernetes-sigs/security-profiles-operator,
-    // api/seccompprofile/v1beta1 and api/secprofnodestatus/v1alpha1), served as if its CRDs
-    // were installed: `kubectl apply` of its YAML works unchanged (see `crate::profiles`).
-    res!(
-        SPO_GROUP,
-        "v1beta1",
-        "seccompprofiles",
-        "seccompprofile",
-        "SeccompProfile",
-        true,
-        &["sp"],
-        &["security"],
-        true,
-        true,
-        &[]
-    ),
-    res!(
-        SPO_GROUP,
-        "v1alpha1",
-        "securityprofilenodestatuses",
-        "securityprofilenodestatus",
-        "SecurityProfileNodeStatus",
-        true,
-        &["spns"],
-        &[],
-        false,
-        false,
-        &[]
-    ),
 ];
 
-/// The Security Profiles Operator's API group.
+/// The Security Profiles Operator's API group (its resources are CustomResourceDefinitions
+/// the server installs: see [`crate::crd`]).
 pub const SPO_GROUP: &str = "security-profiles-operator.x-k8s.io";
 
-/// Whether the emulated release serves `def`: `policy/v1beta1` PodSecurityPolicy exists up
-/// to 1.24 (KEP-5; removed in 1.25), everything else always.
-pub fn served(def: &ResourceDef, version: armorlet_confinement::EmulatedVersion) -> bool {
-    !(def.group == "policy" && def.plural == "podsecuritypolicies")
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The built-in resources.
+static BUILTIN: LazyLock<Vec<Arc<ResourceDef>>> = LazyLock::new(|| {
+    ROWS.iter()
+        .map(|r| {
+            Arc::new(ResourceDef {
+                group: r.group.into(),
+                version: r.version.into(),
+                plural: r.plural.into(),
+                singular: r.singular.into(),
+                kind: r.kind.into(),
+                namespaced: r.namespaced,
+                short_names: strings(r.short_names),
+                categories: strings(r.categories),
+                has_status: r.has_status,
+                tracks_generation: r.tracks_generation,
+                field_labels: strings(r.field_labels),
+                custom: None,
+            })
+        })
+        .collect()
+});
+
+/// Whether the emulated release serves built-in `def`: `policy/v1beta1` PodSecurityPolicy
+/// exists up to 1.24 (KEP-5; removed in 1.25), everything else always.
+fn served(def: &ResourceDef, version: EmulatedVersion) -> bool {
+    !def.is("policy", "podsecuritypolicies")
         || version.has(armorlet_confinement::Switch::PodSecurityPolicy)
 }
 
-/// The resources the emulated release serves.
-pub fn served_resources(
-    version: armorlet_confinement::EmulatedVersion,
-) -> impl Iterator<Item = &'static ResourceDef> {
-    RESOURCES.iter().filter(move |r| served(r, version))
-}
-
-/// The API groups (other than core) in discovery order, each with its versions.
-pub fn groups(
-    version: armorlet_confinement::EmulatedVersion,
-) -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for r in served_resources(version).filter(|r| !r.group.is_empty()) {
-        match out.iter_mut().find(|(g, _)| *g == r.group) {
-            Some((_, versions)) => {
-                if !versions.contains(&r.version) {
-                    versions.push(r.version);
-                }
-            }
-            None => out.push((r.group, vec![r.version])),
-        }
-    }
-    out
-}
-
-/// Looks a resource up by group, version and plural, among those the release serves.
-pub fn find_served(
-    group: &str,
-    version: &str,
-    plural: &str,
-    release: armorlet_confinement::EmulatedVersion,
-) -> Option<&'static ResourceDef> {
-    find(group, version, plural).filter(|d| served(d, release))
-}
-
-/// Looks a resource up by group, version and plural.
-pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-    RESOURCES
+/// Looks a built-in resource up by group, version and plural (whether served or not).
+pub fn builtin(group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+    BUILTIN
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
-}
-
-/// Whether a group/version is served.
-pub fn has_group_version(
-    group: &str,
-    version: &str,
-    release: armorlet_confinement::EmulatedVersion,
-) -> bool {
-    served_resources(release).any(|r| r.group == group && r.version == version)
+        .cloned()
 }
 
 /// Looks a core resource up (for namespace lookups and cascades).
-pub fn core(plural: &str) -> &'static ResourceDef {
-    find("", "v1", plural).unwrap_or(&RESOURCES[0])
+pub fn core(plural: &str) -> Arc<ResourceDef> {
+    builtin("", "v1", plural).unwrap_or_else(|| BUILTIN[0].clone())
 }
 
-/// Looks a resource up by its storage key.
-pub fn by_key(key: &str) -> Option<&'static ResourceDef> {
-    RESOURCES.iter().find(|r| r.gvr().key() == key)
+/// What one server serves: the built-in resources of its emulated release, and the custom
+/// resources of its established CustomResourceDefinitions.
+#[derive(Debug)]
+pub struct Registry {
+    release: EmulatedVersion,
+    custom: RwLock<Vec<Arc<ResourceDef>>>,
+}
+
+impl Registry {
+    /// The built-in resources of `release`, no custom ones yet.
+    pub fn new(release: EmulatedVersion) -> Self {
+        Self {
+            release,
+            custom: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The emulated release.
+    pub fn release(&self) -> EmulatedVersion {
+        self.release
+    }
+
+    /// Replaces the custom resources (after a CustomResourceDefinition changed).
+    pub fn set_custom(&self, defs: Vec<Arc<ResourceDef>>) {
+        *self.custom.write().unwrap_or_else(|e| e.into_inner()) = defs;
+    }
+
+    /// Every served resource, built-in first, in discovery order.
+    pub fn served(&self) -> Vec<Arc<ResourceDef>> {
+        let mut out: Vec<Arc<ResourceDef>> = BUILTIN
+            .iter()
+            .filter(|r| served(r, self.release))
+            .cloned()
+            .collect();
+        out.extend(
+            self.custom
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        out
+    }
+
+    /// The API groups (other than core) in discovery order, each with its versions.
+    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for r in self.served().iter().filter(|r| !r.group.is_empty()) {
+            match out.iter_mut().find(|(g, _)| *g == r.group) {
+                Some((_, versions)) => {
+                    if !versions.contains(&r.version) {
+                        versions.push(r.version.clone());
+                    }
+                }
+                None => out.push((r.group.clone(), vec![r.version.clone()])),
+            }
+        }
+        out
+    }
+
+    /// Looks a served resource up by group, version and plural.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        self.served()
+            .into_iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// Whether a group/version is served.
+    pub fn has_group_version(&self, group: &str, version: &str) -> bool {
+        self.served()
+            .iter()
+            .any(|r| r.group == group && r.version == version)
+    }
+
+    /// The served resources of one group/version.
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<Arc<ResourceDef>> {
+        self.served()
+            .into_iter()
+            .filter(|r| r.group == group && r.version == version)
+            .collect()
+    }
+
+    /// Looks a resource up by its storage key (built-in, or a custom resource's storage
+    /// version).
+    pub fn by_key(&self, key: &str) -> Option<Arc<ResourceDef>> {
+        let builtin = BUILTIN.iter().find(|r| r.gvr().key() == key).cloned();
+        builtin.or_else(|| {
+            self.custom
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|r| r.gvr().key() == key)
+                .cloned()
+        })
+    }
 }

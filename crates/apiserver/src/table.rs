@@ -90,7 +90,7 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// `translateTimestampSince`: "<unknown>" for a missing timestamp.
-fn age(ts: Option<&Value>, now: i64) -> String {
+pub(crate) fn age(ts: Option<&Value>, now: i64) -> String {
     match ts.and_then(Value::as_str).and_then(time::parse_rfc3339) {
         Some(t) => human_duration(now - t),
         None => "<unknown>".into(),
@@ -122,9 +122,12 @@ fn col(name: &str, ty: &str, format: &str, priority: u8) -> Value {
 
 /// Column definitions for a resource.
 pub fn columns(def: &ResourceDef) -> Vec<Value> {
+    if let Some(custom) = &def.custom {
+        return crate::crd::columns(custom);
+    }
     let name = col("Name", "string", "name", 0);
     let age = col("Age", "string", "", 0);
-    match (def.group, def.plural) {
+    match (def.group.as_str(), def.plural.as_str()) {
         ("", "pods") => vec![
             name,
             col("Ready", "string", "", 0),
@@ -175,15 +178,19 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Volumes", "string", "", 0),
         ],
         ("", "endpoints") => vec![name, col("Endpoints", "string", "", 0), age],
-        // The CRDs' additionalPrinterColumns.
-        (crate::registry::SPO_GROUP, "seccompprofiles") => {
-            vec![name, col("Status", "string", "", 0), age]
+        // rest.DefaultTableConvertor's pair, and printers.go roleColumnDefinitions.
+        ("apiextensions.k8s.io", "customresourcedefinitions")
+        | ("rbac.authorization.k8s.io", "clusterroles" | "roles") => {
+            vec![name, col("Created At", "date", "", 0)]
         }
-        (crate::registry::SPO_GROUP, "securityprofilenodestatuses") => vec![
+        // printers.go roleBindingsColumnDefinitions.
+        ("rbac.authorization.k8s.io", "clusterrolebindings" | "rolebindings") => vec![
             name,
-            col("Status", "string", "", 0),
+            col("Role", "string", "", 0),
             age,
-            col("Node Name", "string", "", 0),
+            col("Users", "string", "", 1),
+            col("Groups", "string", "", 1),
+            col("ServiceAccounts", "string", "", 1),
         ],
         // pkg/printers/internalversion/printers.go endpointSliceColumnDefinitions.
         ("discovery.k8s.io", "endpointslices") => vec![
@@ -237,7 +244,7 @@ fn format_labels(m: Option<&Value>) -> String {
     pairs.join(",")
 }
 
-fn label_selector_string(sel: &Value) -> String {
+pub(crate) fn label_selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
         let mut v: Vec<String> = m
@@ -710,9 +717,12 @@ fn daemonset_cells(ds: &Value, now: i64) -> Vec<Value> {
 
 /// The cells of one object's row.
 pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
+    if let Some(custom) = &def.custom {
+        return crate::crd::cells(custom, obj, now);
+    }
     let name = json!(s(obj, "/metadata/name"));
     let created = json!(age(obj.pointer("/metadata/creationTimestamp"), now));
-    match (def.group, def.plural) {
+    match (def.group.as_str(), def.plural.as_str()) {
         ("", "pods") => pod_cells(obj, now),
         ("", "nodes") => node_cells(obj, now),
         ("", "events") | ("events.k8s.io", "events") => event_cells(obj, now),
@@ -738,15 +748,39 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: i64) -> Vec<Value> {
             created,
         ],
         ("apps", "daemonsets") => daemonset_cells(obj, now),
-        (crate::registry::SPO_GROUP, "seccompprofiles") => {
-            vec![name, json!(s(obj, "/status/status")), created]
+        ("apiextensions.k8s.io", "customresourcedefinitions")
+        | ("rbac.authorization.k8s.io", "clusterroles" | "roles") => {
+            vec![name, json!(s(obj, "/metadata/creationTimestamp"))]
         }
-        (crate::registry::SPO_GROUP, "securityprofilenodestatuses") => vec![
-            name,
-            json!(s(obj, "/status")),
-            created,
-            json!(s(obj, "/nodeName")),
-        ],
+        ("rbac.authorization.k8s.io", "clusterrolebindings" | "rolebindings") => {
+            let subjects = |kind: &str| {
+                arr(obj, "/subjects")
+                    .iter()
+                    .filter(|x| x["kind"] == kind)
+                    .map(|x| {
+                        let (ns, n) = (s(x, "/namespace"), s(x, "/name"));
+                        if kind == "ServiceAccount" {
+                            format!("{ns}/{n}")
+                        } else {
+                            n.to_owned()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    s(obj, "/roleRef/kind"),
+                    s(obj, "/roleRef/name")
+                )),
+                created,
+                json!(subjects("User")),
+                json!(subjects("Group")),
+                json!(subjects("ServiceAccount")),
+            ]
+        }
         ("policy", "podsecuritypolicies") => {
             let join = |p: &str| {
                 obj.pointer(p)

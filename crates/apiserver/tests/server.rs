@@ -423,6 +423,8 @@ async fn aggregated_discovery_is_served_with_its_content_type() {
             "apps",
             "coordination.k8s.io",
             "discovery.k8s.io",
+            "apiextensions.k8s.io",
+            "rbac.authorization.k8s.io",
             "events.k8s.io",
             "security-profiles-operator.x-k8s.io"
         ]

@@ -9,7 +9,10 @@
 //! - [`load_file`]: the same for a file on disk (or `-` for stdin), resolving
 //!   `include` against [`ParseOptions::include_dirs`];
 //! - [`profile_names`]: the names `apparmor_parser -N` prints;
-//! - [`from_toml`]: bane's simplified TOML language compiled to a profile.
+//! - [`from_toml`]: bane's simplified TOML language compiled to a profile;
+//! - [`suggest`]: what a recording needs that a profile denies, and editing
+//!   profile texts (adding rules, complain/enforce);
+//! - [`review`]: the aa-logprof-like interactive review of a recording.
 //!
 //! The AST lives in [`ast`].
 
@@ -21,8 +24,10 @@ pub mod generate;
 mod lexer;
 mod mount;
 mod parser;
+pub mod review;
 mod rules;
 mod source;
+pub mod suggest;
 mod tables;
 mod vars;
 mod xmode;
@@ -40,6 +45,16 @@ pub struct ParseOptions {
 
 /// Parse and validate policy text. `name` is used in diagnostics.
 pub fn parse_str(src: &str, name: &str, opts: &ParseOptions) -> (Policy, Vec<Diagnostic>) {
+    let (policy, diags, _) = parse_with_layout(src, name, opts);
+    (policy, diags)
+}
+
+/// [`parse_str`], and where the profiles of `src` itself sit in it.
+pub(crate) fn parse_with_layout(
+    src: &str,
+    name: &str,
+    opts: &ParseOptions,
+) -> (Policy, Vec<Diagnostic>, Vec<parser::ProfileLayout>) {
     if src.len() > source::MAX_FILE_SIZE {
         let d = Diagnostic {
             severity: Severity::Error,
@@ -50,12 +65,12 @@ pub fn parse_str(src: &str, name: &str, opts: &ParseOptions) -> (Policy, Vec<Dia
             },
             message: format!("input larger than {} bytes", source::MAX_FILE_SIZE),
         };
-        return (Policy::default(), vec![d]);
+        return (Policy::default(), vec![d], Vec::new());
     }
     let mut p = parser::Parser::new(source::Source::new(name, src), opts);
     p.parse_policy();
     check_policy(&mut p);
-    (p.policy, p.diags)
+    (p.policy, p.diags, p.layouts)
 }
 
 /// Policy-wide checks: duplicate profiles.

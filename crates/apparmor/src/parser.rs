@@ -49,6 +49,28 @@ pub(crate) struct Parser<'o> {
     /// One token of lookahead in INITIAL mode.
     peeked: Option<(Tok, Span)>,
     pub cwd: PathBuf,
+    /// Where each profile of the top-level source sits in its text (for
+    /// editing it: `crate::suggest`).
+    pub layouts: Vec<ProfileLayout>,
+    /// The `}` that ended the last block, and whether it is in the
+    /// top-level source.
+    last_close: Option<(Span, bool)>,
+}
+
+/// Where a profile's header, flags and body are in the top-level text
+/// (profiles read from included files have none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProfileLayout {
+    /// The header's start (`profile`, `^`, `hat` or the name): the profile's
+    /// [`Profile::span`].
+    pub header: Span,
+    /// The `flags=(...)` (or bare `(...)`) clause: its start and the
+    /// position just after its `)`.
+    pub flags: Option<(Span, Span)>,
+    /// The `{` opening the body.
+    pub open: Span,
+    /// The `}` closing the body.
+    pub close: Span,
 }
 
 impl<'o> Parser<'o> {
@@ -68,6 +90,8 @@ impl<'o> Parser<'o> {
             nesting: 0,
             peeked: None,
             cwd: std::env::current_dir().unwrap_or_default(),
+            layouts: Vec::new(),
+            last_close: None,
         }
     }
 
@@ -818,6 +842,7 @@ impl<'o> Parser<'o> {
         if name.is_empty() {
             self.error(span.clone(), format!("invalid profile name '{raw_name}'"));
         }
+        let mut in_root = self.lx.r.depth() == 1;
         let mut prof = Profile {
             kind,
             name,
@@ -898,6 +923,7 @@ impl<'o> Parser<'o> {
             (t, s) = self.next();
         }
         let mut flag_vals: Option<Vec<(String, Span)>> = None;
+        let mut flags_at = None;
         if t == Tok::Flags {
             self.lx.skip_ws_nl();
             if self.lx.r.peek() != Some('=') {
@@ -914,9 +940,13 @@ impl<'o> Parser<'o> {
             }
             self.lx.r.bump();
             flag_vals = Some(self.list_values()?);
+            in_root &= self.lx.r.depth() == 1;
+            flags_at = Some((s.clone(), self.lx.span()));
             (t, s) = self.next();
         } else if t == Tok::OpenParen {
             flag_vals = Some(self.list_values()?);
+            in_root &= self.lx.r.depth() == 1;
+            flags_at = Some((s.clone(), self.lx.span()));
             (t, s) = self.next();
         }
         if let Some(fv) = flag_vals {
@@ -928,13 +958,33 @@ impl<'o> Parser<'o> {
         if t != Tok::Open {
             return Err(self.unexpected(&t, s, "'{'"));
         }
+        in_root &= self.lx.r.depth() == 1;
+        let open = s;
         self.check_profile_names(&prof);
         self.include_caches.push(HashSet::new());
         self.nesting += 1;
         let ctx = self.profile_ctx(&prof);
+        // Recorded before the body so that the layouts are in text order.
+        let layout_index = self.layouts.len();
+        if in_root {
+            self.layouts.push(ProfileLayout {
+                header: span.clone(),
+                flags: flags_at,
+                open: open.clone(),
+                close: open,
+            });
+        }
         let res = self.parse_rules(&mut prof, &ctx, true);
         self.nesting -= 1;
         self.include_caches.pop();
+        if in_root {
+            match (&res, self.last_close.take()) {
+                (Ok(()), Some((close, true))) => self.layouts[layout_index].close = close,
+                _ => {
+                    self.layouts.remove(layout_index);
+                }
+            }
+        }
         res?;
         crate::rules::check_profile(self, &mut prof);
         Ok(prof)
@@ -1295,7 +1345,10 @@ impl<'o> Parser<'o> {
         loop {
             let (t, span) = self.next();
             let r = match t {
-                Tok::Close => return Ok(()),
+                Tok::Close => {
+                    self.last_close = Some((span, self.lx.r.depth() == 1));
+                    return Ok(());
+                }
                 Tok::Eof => {
                     self.error(span, "syntax error: unexpected end of file, expecting '}'");
                     return Err(Bail);

@@ -27,15 +27,17 @@ enum Command {
     /// Record what a workload does into a least-privilege profile.
     #[command(subcommand)]
     Record(commands::record::Command),
-    /// Complain → enforce: a seccomp profile's complain mode, and what to add from its logs.
+    /// Complain → enforce: a seccomp or AppArmor profile's complain mode, and what to add from what it let through.
     #[command(subcommand)]
     Profile(commands::profile::Command),
     /// Start the control plane: the Kubernetes API server and its store.
     Up(commands::up::Args),
     /// Run only the node agent against a Kubernetes API server.
     Node(commands::node::Args),
-    /// Install the Security Profiles Operator's seccomp profiles on this node, against any API server.
+    /// Install the Security Profiles Operator's seccomp and AppArmor profiles on this node, against any API server.
     Daemon(commands::daemon::Args),
+    /// Print the CRDs, RBAC and DaemonSet that run `armorlet daemon` on a cluster.
+    Manifests(commands::manifests::Args),
     /// Local container images: load, list, remove.
     Image(commands::image::Args),
     /// Seccomp audit records of the node's containers.
@@ -55,6 +57,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Up(args) => commands::up::run(args),
         Command::Node(args) => commands::node::run(args),
         Command::Daemon(args) => commands::daemon::run(args),
+        Command::Manifests(args) => commands::manifests::run(args),
         Command::Image(args) => commands::image::run(args),
         Command::Audit(args) => commands::audit::run(args),
         Command::Monitor(args) => commands::monitor::run(args),

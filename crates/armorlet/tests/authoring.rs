@@ -30,20 +30,6 @@ fn names(profile: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The real `apparmor_parser -QK` (parse and compile, no kernel) accepts the file.
-fn assert_apparmor_parser_accepts(profile: &Path) {
-    let parser = std::process::Command::new("apparmor_parser")
-        .arg("-QK")
-        .arg(profile)
-        .output()
-        .expect("apparmor_parser (apt-get install -y apparmor)");
-    assert!(
-        parser.status.success(),
-        "apparmor_parser: {parser:?}\n{}",
-        std::fs::read_to_string(profile).unwrap_or_default()
-    );
-}
-
 fn busybox() -> &'static str {
     "/bin/busybox"
 }
@@ -590,4 +576,163 @@ fn spo_seccomp_profiles_reach_every_node_and_stay_while_used() {
         .args(["-TERM", &daemon.id().to_string()])
         .status();
     assert!(daemon.wait().unwrap().success());
+}
+
+const COMPLAIN_POLICY: &str = "profile aa-complain flags=(attach_disconnected) {\n  /** rix,\n  /proc/** rw,\n  /dev/** rw,\n}\n";
+
+/// The Security Profiles Operator's other resources on a Landlock node: AppArmorProfiles
+/// (compiled from `abstract`, or `policy` text in complain mode) installed and enforced,
+/// ProfileBindings giving pods of an image a profile, a ProfileRecording turning a deleted
+/// pod's recording into a SeccompProfile, complain mode's recording listed by `profile
+/// suggest --apparmor`, and `armorlet manifests` applied unchanged.
+#[test]
+fn spo_apparmor_profiles_bindings_and_recordings() {
+    let c = Cluster::landlock(&[]);
+    c.apply(concat!(
+        "apiVersion: security-profiles-operator.x-k8s.io/v1alpha1\nkind: AppArmorProfile\nmetadata:\n  name: aa-ro\nspec:\n  abstract:\n",
+        "    executable:\n      allowedExecutables: [\"/bin/**\"]\n",
+        "    filesystem:\n      readOnlyPaths: [\"/**\"]\n      readWritePaths: [\"/proc/**\", \"/dev/**\"]\n",
+    ));
+    c.wait_for("aa-ro Installed", || {
+        let p = c.kubectl_json(&["get", "apparmorprofile", "aa-ro"])?;
+        (p["status"]["status"] == "Installed").then_some(())
+    });
+    let spns = c
+        .kubectl_json(&[
+            "get",
+            "spns",
+            "-n",
+            "security-profiles-operator",
+            &format!("aa-ro-{}", hostname()),
+        ])
+        .expect("the node's status");
+    assert_eq!(spns["status"], "Installed", "{spns}");
+
+    // A binding gives every busybox:1.28 container of the namespace the profile.
+    c.kubectl_ok(&["label", "ns", "default", "spo.x-k8s.io/enable-binding=true"]);
+    c.apply("apiVersion: security-profiles-operator.x-k8s.io/v1alpha1\nkind: ProfileBinding\nmetadata:\n  name: bb-ro\nspec:\n  image: busybox:1.28\n  profileRef:\n    kind: AppArmorProfile\n    name: aa-ro\n");
+    c.kubectl_ok(&[
+        "run",
+        "bound",
+        "--image=busybox:1.28",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /tmp/x && echo wrote || echo denied; sleep 3600",
+    ]);
+    let bound = c.wait_running("bound");
+    assert_eq!(
+        bound["spec"]["containers"][0]["securityContext"]["appArmorProfile"],
+        serde_json::json!({"type": "Localhost", "localhostProfile": "aa-ro"})
+    );
+    c.wait_for("bound's denied write", || {
+        let logs = c.kubectl_ok(&["logs", "bound"]);
+        logs.contains("Permission denied").then_some(())
+    });
+    c.wait_for("aa-ro's active workload", || {
+        let p = c.kubectl_json(&["get", "apparmorprofile", "aa-ro"])?;
+        (p["status"]["activeWorkloads"] == serde_json::json!(["default/bound"])).then_some(())
+    });
+
+    // A recording of pods labelled app=rec (another image: the binding leaves them alone).
+    c.apply("apiVersion: security-profiles-operator.x-k8s.io/v1alpha1\nkind: ProfileRecording\nmetadata:\n  name: rec\nspec:\n  kind: SeccompProfile\n  recorder: logs\n  podSelector:\n    matchLabels:\n      app: rec\n");
+    c.kubectl_ok(&[
+        "run",
+        "recorded",
+        "--image=busybox",
+        "-l",
+        "app=rec",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/hostname; sleep 3600",
+    ]);
+    let recorded = c.wait_running("recorded");
+    assert_eq!(
+        recorded["metadata"]["annotations"]["recording.armorlet.io/seccomp"],
+        "*"
+    );
+    c.wait_for("recorded's output", || {
+        (c.kubectl_ok(&["logs", "recorded"]).trim() == "recorded").then_some(())
+    });
+    c.kubectl_ok(&["delete", "pod", "recorded"]);
+    let sp = c.wait_for("the recorded SeccompProfile", || {
+        let p = c.kubectl_json(&["get", "seccompprofile", "rec-recorded"])?;
+        (p["status"]["status"] == "Installed").then_some(p)
+    });
+    let allowed: Vec<&str> = sp["spec"]["syscalls"][0]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(sp["spec"]["defaultAction"], "SCMP_ACT_ERRNO");
+    for s in ["execve", "read", "write", "openat"] {
+        assert!(allowed.contains(&s), "{s} missing from {allowed:?}");
+    }
+
+    // Complain mode: the profile lets everything through and the pod is recorded, so
+    // `profile suggest` can list what enforcing would have denied.
+    c.apply(&format!(
+        "apiVersion: security-profiles-operator.x-k8s.io/v1alpha1\nkind: AppArmorProfile\nmetadata:\n  name: aa-complain\nspec:\n  complainMode: true\n  policy: |\n{}",
+        COMPLAIN_POLICY
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    ));
+    c.wait_for("aa-complain Installed", || {
+        let p = c.kubectl_json(&["get", "apparmorprofile", "aa-complain"])?;
+        (p["status"]["status"] == "Installed").then_some(())
+    });
+    c.apply(&pod(
+        "complainer",
+        "image: busybox\n    command: [\"sh\", \"-c\", \"echo x > /tmp/complained && echo wrote; sleep 3600\"]",
+        "container.apparmor.security.beta.kubernetes.io/c: localhost/aa-complain",
+        None,
+    ));
+    c.wait_running("complainer");
+    c.wait_for("complainer's write", || {
+        c.kubectl_ok(&["logs", "complainer"])
+            .contains("wrote")
+            .then_some(())
+    });
+    let policy = c.dir.path().join("aa-complain");
+    std::fs::write(&policy, COMPLAIN_POLICY).unwrap();
+    let next = c.dir.path().join("aa-next");
+    let out = c.wait_for("the complain mode's recording of /tmp/complained", || {
+        let out = armorlet()
+            .args(["profile", "suggest", "--apparmor"])
+            .arg(&policy)
+            .args(["--pod", "complainer", "--data-dir"])
+            .arg(c.data())
+            .arg("-o")
+            .arg(&next)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/tmp/complained")
+            .then_some(out)
+    });
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = std::fs::read_to_string(&next).unwrap();
+    assert!(text.contains("/tmp/** w,"), "{text}");
+    assert_apparmor_parser_accepts(&next);
+
+    // The manifests for a real cluster apply to this one unchanged.
+    let manifests = armorlet().arg("manifests").output().unwrap();
+    assert!(manifests.status.success());
+    let file = c.dir.path().join("manifests.yaml");
+    std::fs::write(&file, &manifests.stdout).unwrap();
+    let applied = c.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        applied.contains("daemonset.apps/armorlet-daemon created"),
+        "{applied}"
+    );
+    c.kubectl_ok(&[
+        "delete",
+        "daemonset",
+        "-n",
+        "security-profiles-operator",
+        "armorlet-daemon",
+    ]);
 }

@@ -1206,3 +1206,132 @@ fn a_bad_emulated_version_is_a_usage_error_naming_the_flag() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--emulated-version"), "{stderr}");
 }
+
+const CRONTAB_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, singular: crontab, kind: CronTab, shortNames: [ct]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [cronSpec]
+            properties:
+              cronSpec: {type: string, pattern: '^(\d+|\*)(/\d+)?(\s+(\d+|\*)(/\d+)?){4}$'}
+              image: {type: string}
+              replicas: {type: integer, minimum: 1, maximum: 10, default: 1}
+"#;
+
+/// CustomResourceDefinitions (issue 5): a definition is served at once, its objects are
+/// pruned, defaulted and validated against the schema with kube-apiserver's messages, the
+/// table has its printer columns, and deleting it removes the resource and its objects.
+#[test]
+fn custom_resource_definitions_serve_validated_objects() {
+    let c = Cluster::new();
+    // The Security Profiles Operator's definitions are installed by `armorlet up`.
+    let crds = c.ok(&["get", "crd", "-o", "name"]);
+    for plural in [
+        "seccompprofiles",
+        "apparmorprofiles",
+        "profilebindings",
+        "profilerecordings",
+        "securityprofilenodestatuses",
+    ] {
+        let want = format!(
+            "customresourcedefinition.apiextensions.k8s.io/{plural}.security-profiles-operator.x-k8s.io"
+        );
+        assert!(crds.lines().any(|l| l == want), "{crds}");
+    }
+    let crd = c.write("crd.yaml", CRONTAB_CRD);
+    c.ok(&["apply", "-f", &crd]);
+    let status = c.ok(&[
+        "get",
+        "crd",
+        "crontabs.stable.example.com",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Established\")].status} {.status.storedVersions}",
+    ]);
+    assert_eq!(status, "True [\"v1\"]");
+    let ct = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: cron\nspec:\n  cronSpec: \"* * * * */5\"\n  image: img\n";
+    let f = c.write("ct.yaml", ct);
+    assert_eq!(
+        c.ok(&["apply", "-f", &f]),
+        "crontab.stable.example.com/cron created\n"
+    );
+    let table = c.ok(&["get", "ct"]);
+    assert_eq!(
+        rows(&table),
+        [
+            vec!["NAME", "SPEC", "REPLICAS"],
+            vec!["cron", "*", "*", "*", "*", "*/5", "1"]
+        ],
+        "{table}"
+    );
+    // Unknown fields: refused under kubectl's default strict validation, dropped otherwise.
+    let bogus = c.write("bogus.yaml", &format!("{ct}  bogus: 1\n"));
+    let out = c.kubectl(&["apply", "-f", &bogus]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("CronTab in version \"v1\" cannot be handled as a CronTab: strict decoding error: unknown field \"spec.bogus\""),
+        "{out:#?}"
+    );
+    c.ok(&["apply", "--validate=false", "-f", &bogus]);
+    let spec = c.ok(&["get", "ct", "cron", "-o", "jsonpath={.spec}"]);
+    assert!(!spec.contains("bogus"), "{spec}");
+    // Schema violations: 422 with the field paths.
+    let bad = c.write(
+        "bad.yaml",
+        &ct.replace("*/5\"", "*/5\"\n  replicas: 11")
+            .replace("image: img", "image: 3"),
+    );
+    let out = c.kubectl(&["apply", "-f", &bad]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("The CronTab \"cron\" is invalid: \n* spec.image: Invalid value: \"integer\": spec.image in body must be of type string: \"integer\"\n* spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"),
+        "{out:#?}"
+    );
+    let out = c.kubectl(&[
+        "apply",
+        "-f",
+        &c.write("pat.yaml", &ct.replace("* * * * */5", "never")),
+    ]);
+    assert!(
+        out.stderr.contains(
+            "spec.cronSpec: Invalid value: \"never\": spec.cronSpec in body should match"
+        ),
+        "{out:#?}"
+    );
+    // A definition kube-apiserver would refuse.
+    let out = c.kubectl(&[
+        "apply",
+        "-f",
+        &c.write(
+            "badcrd.yaml",
+            &CRONTAB_CRD.replace("scope: Namespaced", "scope: Galaxy"),
+        ),
+    ]);
+    assert!(
+        out.stderr.contains("spec.scope: Unsupported value: \"Galaxy\": supported values: \"Cluster\", \"Namespaced\""),
+        "{out:#?}"
+    );
+    c.ok(&["delete", "crd", "crontabs.stable.example.com"]);
+    let out = c.kubectl(&["get", "crontabs.stable.example.com"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    // Re-created, it starts empty: the objects went with the definition.
+    c.ok(&["apply", "-f", &crd]);
+    let out = c.ok(&["get", "crontabs.stable.example.com", "-o", "name"]);
+    assert_eq!(out, "");
+}

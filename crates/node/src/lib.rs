@@ -229,7 +229,20 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         network.netns().cloned(),
     ));
     let operator_client = client.clone();
-    let operator_target = operator::OperatorTarget::of(&cfg);
+    let mut operator = operator::Operator {
+        target: operator::OperatorTarget::of(&cfg),
+        apparmor: (apparmor.backend() != armorlet_landlock::BackendKind::None).then(|| {
+            operator::AppArmorInstall::new(
+                apparmor.clone(),
+                cfg.data_dir
+                    .join("nodes")
+                    .join(&cfg.name)
+                    .join("operator")
+                    .join("apparmor"),
+            )
+        }),
+        recordings: Some(recordings_dir(&cfg.data_dir, &cfg.name)),
+    };
     let mut agent = worker::Agent::new(
         client,
         cfg.clone(),
@@ -250,7 +263,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     d.sync(&apparmor_node);
                 }
                 reporter.sync_profile_labels().await;
-                operator::sync(&operator_client, &operator_target).await;
+                operator.sync(&operator_client).await;
                 agent.sync_all().await
             }
         }

@@ -21,6 +21,8 @@ struct Seen {
     stamp: (SystemTime, u64),
     /// The profiles it defined (empty when it failed).
     profiles: Vec<String>,
+    /// Why it did not load.
+    error: Option<String>,
 }
 
 /// The watched directory.
@@ -71,14 +73,14 @@ impl ProfilesDir {
                 .remove(&f)
                 .map(|s| s.profiles)
                 .unwrap_or_default();
-            let profiles = match node.load_file(&f) {
+            let (profiles, error) = match node.load_file(&f) {
                 Ok(names) => {
                     tracing::info!(file = %f.display(), profiles = ?names, "AppArmor profiles loaded");
-                    names
+                    (names, None)
                 }
                 Err(e) => {
                     tracing::error!(file = %f.display(), error = %e, "AppArmor profile not loaded");
-                    Vec::new()
+                    (Vec::new(), Some(e.to_string()))
                 }
             };
             let dropped: Vec<String> = before
@@ -86,8 +88,24 @@ impl ProfilesDir {
                 .filter(|p| !profiles.contains(p))
                 .collect();
             unload(node, &f, &dropped);
-            self.files.insert(f, Seen { stamp, profiles });
+            self.files.insert(
+                f,
+                Seen {
+                    stamp,
+                    profiles,
+                    error,
+                },
+            );
         }
+    }
+
+    /// What the last sync made of `file`: the profiles it loaded, or why it did not load
+    /// (`None` when the file was not seen).
+    pub fn outcome(&self, file: &Path) -> Option<Result<&[String], &str>> {
+        self.files.get(file).map(|s| match &s.error {
+            Some(e) => Err(e.as_str()),
+            None => Ok(s.profiles.as_slice()),
+        })
     }
 }
 

@@ -128,6 +128,22 @@ fn records(pod: &Pod, container: &str) -> bool {
         })
 }
 
+/// Whether the container's AppArmor profile is loaded in complain mode on a backend
+/// without the kernel's complain logging (Landlock): it then runs unconfined by
+/// AppArmor and recorded, so what the profile would have denied can be listed
+/// (`armorlet profile suggest --apparmor`). The kernel backend logs `ALLOWED` itself.
+fn complains(input: &SpecInput<'_>) -> bool {
+    let ResolvedAppArmor::Localhost { name: profile } = &input.confinement.apparmor else {
+        return false;
+    };
+    input.apparmor.backend() == BackendKind::Landlock
+        && input
+            .apparmor
+            .loaded_profiles()
+            .get(profile)
+            .is_some_and(|mode| mode == "complain")
+}
+
 /// A container spec and what its confinement had to tighten.
 #[derive(Debug)]
 pub struct Built {
@@ -150,7 +166,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
     let capabilities = capabilities(c, privileged);
     let mut seccomp_profile = seccomp_profile(&input.confinement.seccomp, input.view)?;
     let host = ResolveContext::host_default();
-    let record = records(input.pod, &c.name);
+    let record = records(input.pod, &c.name) || complains(input);
     if record {
         // The container's own confinement, with what it allows reported.
         seccomp_profile = Some(armorlet_seccomp::record::notify_profile(

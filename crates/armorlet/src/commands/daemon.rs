@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use armorlet_node::operator::{self, OperatorTarget};
+use armorlet_node::operator::{self, AppArmorInstall, Operator, OperatorTarget};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,6 +26,10 @@ pub struct Args {
     /// The kubelet's root directory; profiles go to `<dir>/seccomp/operator`.
     #[arg(long, default_value = "/var/lib/kubelet")]
     kubelet_root_dir: PathBuf,
+    /// Where AppArmorProfiles are written before `apparmor_parser` loads them (only on
+    /// nodes whose kernel has the AppArmor LSM; elsewhere they are not installed).
+    #[arg(long, default_value = "/var/lib/armorlet/operator/apparmor")]
+    apparmor_dir: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,7 +52,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             dir: args.kubelet_root_dir.join("seccomp").join("operator"),
         };
         tracing::info!(node = %node, dir = %target.dir.display(), "installing seccomp profiles");
-        operator::run(client, target, super::up::shutdown_signal()).await;
+        let apparmor = kernel_apparmor(&args.apparmor_dir);
+        operator::run(
+            client,
+            Operator {
+                target,
+                apparmor,
+                recordings: None,
+            },
+            super::up::shutdown_signal(),
+        )
+        .await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The kernel's AppArmor, when it has the LSM: the daemon runs beside a kubelet whose
+/// runtime applies kernel profiles (a Landlock registry here would confine nothing).
+fn kernel_apparmor(dir: &std::path::Path) -> Option<AppArmorInstall> {
+    let mut cfg = armorlet_landlock::AppArmorConfig::new(dir.join(".registry"), PathBuf::new());
+    cfg.mode = armorlet_landlock::BackendChoice::Kernel;
+    match armorlet_landlock::AppArmorNode::new(cfg).and_then(|n| n.start().map(|()| n)) {
+        Ok(node) if node.backend() == armorlet_landlock::BackendKind::Kernel => {
+            tracing::info!(dir = %dir.display(), "installing AppArmor profiles with apparmor_parser");
+            Some(AppArmorInstall::new(
+                std::sync::Arc::new(node),
+                dir.to_path_buf(),
+            ))
+        }
+        Ok(_) | Err(_) => {
+            tracing::warn!(
+                "the kernel has no AppArmor LSM: AppArmorProfiles are not installed on this node"
+            );
+            None
+        }
+    }
 }

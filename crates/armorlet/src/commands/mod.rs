@@ -5,6 +5,7 @@ pub mod audit;
 pub mod daemon;
 pub mod image;
 pub mod kind;
+pub mod manifests;
 pub mod monitor;
 pub mod node;
 pub mod profile;

@@ -8,8 +8,14 @@
 //! Either way the profile allows exactly the syscalls seen (sorted, with their
 //! architectures), merged with `--merge` profiles from earlier runs.
 //!
+//! `record apparmor --interactive` then reviews each rule like aa-logprof
+//! (allow, deny, ignore, glob, new path; prompts on standard error, answers
+//! from standard input once the command has exited) and writes the reviewed
+//! profile.
+//!
 //! Exit status: with a command, the command's own (as `strace`), after the
-//! profile is written; with `--pod`, 0. 2 for usage and I/O errors.
+//! profile is written; with `--pod`, 0. 2 for usage and I/O errors (and an
+//! aborted review).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +59,12 @@ pub struct AppArmorArgs {
     /// The profile's name (default: the pod's name, or the command's file name).
     #[arg(long = "name")]
     name: Option<String>,
+    /// Review each rule before it is written, like aa-logprof: (A)llow, (D)eny,
+    /// (I)gnore, (G)lob, Glob with (E)xtension, (N)ew path, Abo(r)t, (F)inish.
+    /// Questions go to standard error; answers are read from standard input
+    /// after the command has exited.
+    #[arg(long = "interactive")]
+    interactive: bool,
     #[command(flatten)]
     what: Workload,
 }
@@ -146,7 +158,30 @@ fn apparmor(args: AppArmorArgs) -> anyhow::Result<ExitCode> {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "recorded".into()),
     };
-    let text = recording.apparmor.profile(&name);
+    let text = if args.interactive {
+        // The review is armorlet's own: Ctrl-C ends it again.
+        // SAFETY: setting a signal disposition; no handler runs.
+        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+        let mut input = std::io::stdin().lock();
+        let mut prompts = std::io::stderr();
+        let reviewed =
+            armorlet_apparmor::review::review(&recording.apparmor, &name, &mut input, &mut prompts)
+                .context("reviewing the recorded rules")?;
+        let Some(reviewed) = reviewed else {
+            bail!("review aborted: no profile written");
+        };
+        let count = |r: &armorlet_apparmor::generate::Rules| {
+            r.capabilities.len() + r.network.len() + r.files.len()
+        };
+        eprintln!(
+            "armorlet: reviewed: {} rules allowed, {} denied",
+            count(&reviewed.allow),
+            count(&reviewed.deny)
+        );
+        reviewed.profile(&name)
+    } else {
+        recording.apparmor.profile(&name)
+    };
     // Never write a profile our parser refuses (with the system's tunables, as
     // apparmor_parser would read it).
     let opts = armorlet_apparmor::ParseOptions {
@@ -273,7 +308,7 @@ fn record_command(command: &[String]) -> anyhow::Result<(ContainerRecording, Exi
 
 /// What the nodes of `data_dir` recorded for the pod, over all its nodes and
 /// runs (and only `container`, when given).
-fn pod_recording(
+pub(crate) fn pod_recording(
     data_dir: &Path,
     namespace: &str,
     pod: &str,

@@ -437,3 +437,22 @@ pub fn confine_helper() -> PathBuf {
         })
         .clone()
 }
+
+/// The real `apparmor_parser -QK` (parse and compile, no kernel) accepts the file.
+pub fn assert_apparmor_parser_accepts(profile: &Path) {
+    let parser = ["/sbin/apparmor_parser", "/usr/sbin/apparmor_parser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("apparmor_parser (apt-get install -y apparmor)");
+    let out = Command::new(parser)
+        .arg("-QK")
+        .arg(profile)
+        .output()
+        .expect("running apparmor_parser");
+    assert!(
+        out.status.success(),
+        "apparmor_parser -QK {}: {out:?}\n{}",
+        profile.display(),
+        std::fs::read_to_string(profile).unwrap_or_default()
+    );
+}
