@@ -187,13 +187,25 @@ fn fnv(s: &str) -> String {
 
 /// The OpenAPI v3 document of one group/version: one PATCH operation per kind, tagged with its
 /// GVK and the `fieldValidation` parameter, which makes kubectl leave validation to the server.
-/// Schemas (for `kubectl explain`) are not served yet.
+/// Custom resources also get their definition's schema under the name kube-apiserver gives it
+/// (reversed group, version, kind), which `kubectl explain` reads; built-in kinds have none yet.
 pub fn openapi_v3_gv(group: &str, version: &str, rel: &Registry) -> Option<Value> {
     if !rel.has_group_version(group, version) {
         return None;
     }
     let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
     for r in in_gv(group, version, rel) {
+        if let Some(custom) = &r.custom {
+            let reversed: Vec<&str> = r.group.split('.').rev().collect();
+            let mut schema = custom.schema.clone();
+            schema["x-kubernetes-group-version-kind"] =
+                json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
+            schemas.insert(
+                format!("{}.{}.{}", reversed.join("."), r.version, r.kind),
+                schema,
+            );
+        }
         let base = format!("/{}", gv_path(group, version));
         let path = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
@@ -214,7 +226,7 @@ pub fn openapi_v3_gv(group: &str, version: &str, rel: &Registry) -> Option<Value
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
 }
 

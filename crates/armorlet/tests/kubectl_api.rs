@@ -1327,6 +1327,10 @@ fn custom_resource_definitions_serve_validated_objects() {
         out.stderr.contains("spec.scope: Unsupported value: \"Galaxy\": supported values: \"Cluster\", \"Namespaced\""),
         "{out:#?}"
     );
+    // `kubectl explain` reads the definition's schema from the OpenAPI v3 document.
+    let explain = c.ok(&["explain", "ct.spec.replicas"]);
+    assert!(explain.contains("KIND:       CronTab"), "{explain}");
+    assert!(explain.contains("FIELD: replicas <integer>"), "{explain}");
     c.ok(&["delete", "crd", "crontabs.stable.example.com"]);
     let out = c.kubectl(&["get", "crontabs.stable.example.com"]);
     assert_eq!(out.code, 1, "{out:#?}");
