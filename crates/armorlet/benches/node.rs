@@ -128,7 +128,60 @@ fn pod_start(c: &Cluster, n: usize) -> Vec<String> {
     }
     let mut rows: Vec<String> = series.iter().map(|s| row(s, &floor)).collect();
     rows.push(row(&kubectl, &floor));
+    rows.push(row(&api_pod_start(c, n), &floor));
     rows
+}
+
+/// Pod start without kubectl's process start-up (53 ms per kubectl run here, twice in the
+/// rows above): the time from an API create to the watch event that shows the pod Ready,
+/// through kube-rs (as a controller would see it), unconfined.
+fn api_pod_start(c: &Cluster, n: usize) -> Series {
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
+    let mut s = Series::new("pod start, API create → Ready (no kubectl)");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = armorlet_node::client_from_kubeconfig(&c.kubeconfig())
+            .await
+            .unwrap();
+        let pods: Api<Pod> = Api::namespaced(client, "default");
+        for i in 0..=n {
+            let name = format!("bench-api-{i}");
+            let pod: Pod = serde_yaml::from_str(&busybox_pod(&name, None)).unwrap();
+            let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
+            let mut events = pods.watch(&wp, "0").await.unwrap().boxed();
+            let t = Instant::now();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+            while let Some(ev) = events.next().await {
+                let ready = |p: &Pod| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        })
+                };
+                match ev.unwrap() {
+                    WatchEvent::Added(p) | WatchEvent::Modified(p) if ready(&p) => break,
+                    _ => {}
+                }
+            }
+            let d = t.elapsed();
+            if i > 0 {
+                s.samples.push(d);
+            }
+            let dp = DeleteParams {
+                grace_period_seconds: Some(1),
+                ..DeleteParams::default()
+            };
+            pods.delete(&name, &dp).await.unwrap();
+        }
+    });
+    s
 }
 
 /// A busybox bundle for bare crun runs, with crun's default spec.

@@ -211,7 +211,7 @@ impl Cni {
         validate_container_id(pod_uid)?;
         let netns_s = netns.to_string_lossy().into_owned();
         let mut prev: Option<Value> = None;
-        for plugin in self.plugins() {
+        for plugin in self.plugins(Some(port_mappings)) {
             let step = self.exec(
                 &plugin,
                 "ADD",
@@ -223,7 +223,7 @@ impl Cni {
             match step {
                 Ok(result) => prev = Some(result),
                 Err(e) => {
-                    let _ = self.run_del(pod_uid, &netns_s, port_mappings, prev.as_ref());
+                    let _ = self.run_del(pod_uid, &netns_s, Some(port_mappings), prev.as_ref());
                     return Err(e);
                 }
             }
@@ -250,15 +250,15 @@ impl Cni {
         validate_container_id(pod_uid)?;
         let cached = self.read_cache(pod_uid)?;
         let (netns_s, mappings, prev) = match cached {
-            Some(c) => (c.netns, c.port_mappings, Some(c.result)),
-            None => (netns.to_string_lossy().into_owned(), Vec::new(), None),
+            Some(c) => (c.netns, Some(c.port_mappings), Some(c.result)),
+            None => (netns.to_string_lossy().into_owned(), None, None),
         };
         let netns_s = if Path::new(&netns_s).exists() {
             netns_s
         } else {
             String::new()
         };
-        self.run_del(pod_uid, &netns_s, &mappings, prev.as_ref())?;
+        self.run_del(pod_uid, &netns_s, mappings.as_deref(), prev.as_ref())?;
         let path = self.cache_path(pod_uid);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
@@ -271,7 +271,7 @@ impl Cni {
         let entry = self
             .read_cache(pod_uid)?
             .ok_or_else(|| CniError::Config(format!("no cached CNI result for pod {pod_uid}")))?;
-        for plugin in self.plugins() {
+        for plugin in self.plugins(Some(&entry.port_mappings)) {
             self.exec(
                 &plugin,
                 "CHECK",
@@ -331,20 +331,31 @@ impl Cni {
         }
     }
 
-    fn plugins(&self) -> Vec<Value> {
-        self.list["plugins"].as_array().cloned().unwrap_or_default()
+    /// The plugins to run for a pod with these hostPort mappings (`None`: not known, as for
+    /// a DEL without a cached ADD): `portmap` only when there are mappings, since without
+    /// any it neither adds nor removes anything and only costs a process.
+    fn plugins(&self, mappings: Option<&[PortMapping]>) -> Vec<Value> {
+        let all = self.list["plugins"].as_array().cloned().unwrap_or_default();
+        match mappings {
+            Some([]) => all
+                .into_iter()
+                .filter(|p| p["capabilities"]["portMappings"] != json!(true))
+                .collect(),
+            _ => all,
+        }
     }
 
     fn run_del(
         &self,
         pod_uid: &str,
         netns: &str,
-        mappings: &[PortMapping],
+        mappings: Option<&[PortMapping]>,
         prev: Option<&Value>,
     ) -> Result<(), CniError> {
         let mut first_error = None;
-        for plugin in self.plugins().iter().rev() {
-            if let Err(e) = self.exec(plugin, "DEL", pod_uid, netns, mappings, prev) {
+        for plugin in self.plugins(mappings).iter().rev() {
+            let m = mappings.unwrap_or_default();
+            if let Err(e) = self.exec(plugin, "DEL", pod_uid, netns, m, prev) {
                 first_error.get_or_insert(e);
             }
         }

@@ -7,8 +7,6 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 use std::collections::HashMap;
-use std::sync::Arc;
-use tokio::sync::Mutex;
 
 /// Normal event type.
 pub const NORMAL: &str = "Normal";
@@ -31,21 +29,63 @@ struct Seen {
 }
 
 /// Records events about pods of one node.
+///
+/// As client-go's broadcaster, recording does not wait for the API server: events go
+/// through a queue to one writer task, which keeps their order and the aggregation
+/// state, so a pod's start is not slowed by its `Pulled`/`Created`/`Started` writes.
 #[derive(Clone)]
 pub struct Recorder {
-    client: kube::Client,
-    host: String,
-    seen: Arc<Mutex<HashMap<Key, Seen>>>,
+    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
+}
+
+/// One event to write, or a pod to forget.
+enum Queued {
+    Event {
+        key: Key,
+        namespace: String,
+        name: String,
+        resource_version: Option<String>,
+        time: String,
+    },
+    Forget(String),
 }
 
 impl Recorder {
-    /// A recorder for node `host`.
+    /// A recorder for node `host`; its writer task runs until every clone is dropped.
     pub fn new(client: kube::Client, host: &str) -> Self {
-        Recorder {
-            client,
-            host: host.to_owned(),
-            seen: Arc::default(),
-        }
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let host = host.to_owned();
+        tokio::spawn(async move {
+            let mut seen: HashMap<Key, Seen> = HashMap::new();
+            while let Some(q) = rx.recv().await {
+                match q {
+                    Queued::Forget(uid) => seen.retain(|k, _| k.uid != uid),
+                    Queued::Event {
+                        key,
+                        namespace,
+                        name,
+                        resource_version,
+                        time,
+                    } => {
+                        let reason = key.reason.clone();
+                        let r = write(
+                            &client,
+                            &host,
+                            &mut seen,
+                            key,
+                            namespace,
+                            &name,
+                            resource_version,
+                            &time,
+                        );
+                        if let Err(e) = r.await {
+                            tracing::warn!(reason, error = %e, "cannot record event");
+                        }
+                    }
+                }
+            }
+        });
+        Recorder { queue }
     }
 
     /// Records one event about `pod` (container `container`, if any). Failures are logged.
@@ -57,24 +97,6 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
-        if let Err(e) = self
-            .try_record(pod, container, type_, reason, message)
-            .await
-        {
-            tracing::warn!(reason, error = %e, "cannot record event");
-        }
-    }
-
-    async fn try_record(
-        &self,
-        pod: &Pod,
-        container: Option<&str>,
-        type_: &str,
-        reason: &str,
-        message: &str,
-    ) -> Result<(), kube::Error> {
-        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let name = pod.metadata.name.clone().unwrap_or_default();
         let key = Key {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             field_path: container
@@ -84,54 +106,73 @@ impl Recorder {
             reason: reason.to_owned(),
             message: message.to_owned(),
         };
-        let now = crate::time::now();
-        let mut seen = self.seen.lock().await;
-        if let Some(s) = seen.get_mut(&key) {
-            s.count += 1;
-            let api: Api<Event> = Api::namespaced(self.client.clone(), &s.namespace);
-            let patch = serde_json::json!({"count": s.count, "lastTimestamp": now});
-            if api
-                .patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
-        }
-        let event_name = format!("{name}.{:x}", unique_suffix());
-        let mut involved = serde_json::json!({
-            "kind": "Pod", "apiVersion": "v1", "namespace": namespace, "name": name,
-            "uid": key.uid, "resourceVersion": pod.metadata.resource_version,
-        });
-        if !key.field_path.is_empty() {
-            involved["fieldPath"] = key.field_path.clone().into();
-        }
-        let event: Event = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": event_name, "namespace": namespace},
-            "involvedObject": involved,
-            "reason": reason, "message": message, "type": type_,
-            "source": {"component": "kubelet", "host": self.host},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": "kubelet", "reportingInstance": self.host,
-        }))
-        .map_err(kube::Error::SerdeError)?;
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &event).await?;
-        seen.insert(
+        let _ = self.queue.send(Queued::Event {
             key,
-            Seen {
-                name: event_name,
-                namespace,
-                count: 1,
-            },
-        );
-        Ok(())
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            resource_version: pod.metadata.resource_version.clone(),
+            time: crate::time::now(),
+        });
     }
 
     /// Forgets the aggregation state of a pod that is gone.
     pub async fn forget(&self, uid: &str) {
-        self.seen.lock().await.retain(|k, _| k.uid != uid);
+        let _ = self.queue.send(Queued::Forget(uid.to_owned()));
     }
+}
+
+/// Writes one event: a new Event object, or a count bump of the same earlier one.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    client: &kube::Client,
+    host: &str,
+    seen: &mut HashMap<Key, Seen>,
+    key: Key,
+    namespace: String,
+    name: &str,
+    resource_version: Option<String>,
+    now: &str,
+) -> Result<(), kube::Error> {
+    if let Some(s) = seen.get_mut(&key) {
+        s.count += 1;
+        let api: Api<Event> = Api::namespaced(client.clone(), &s.namespace);
+        let patch = serde_json::json!({"count": s.count, "lastTimestamp": now});
+        if api
+            .patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    let event_name = format!("{name}.{:x}", unique_suffix());
+    let mut involved = serde_json::json!({
+        "kind": "Pod", "apiVersion": "v1", "namespace": namespace, "name": name,
+        "uid": key.uid, "resourceVersion": resource_version,
+    });
+    if !key.field_path.is_empty() {
+        involved["fieldPath"] = key.field_path.clone().into();
+    }
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": event_name, "namespace": namespace},
+        "involvedObject": involved,
+        "reason": key.reason, "message": key.message, "type": key.type_,
+        "source": {"component": "kubelet", "host": host},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "reportingComponent": "kubelet", "reportingInstance": host,
+    }))
+    .map_err(kube::Error::SerdeError)?;
+    let api: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    api.create(&PostParams::default(), &event).await?;
+    seen.insert(
+        key,
+        Seen {
+            name: event_name,
+            namespace,
+            count: 1,
+        },
+    );
+    Ok(())
 }
 
 /// `spec.containers{NAME}` / `spec.initContainers{NAME}` (pkg/kubelet/container/ref.go).

@@ -123,6 +123,11 @@ async fn export_recordings(
             SECCOMP
         };
         let pod_dir = dir.join(&ns).join(&name);
+        if !finished {
+            // A pod of that name recorded again (re-created): its runs merge, and the
+            // merged recording is exported again when it ends.
+            let _ = std::fs::remove_file(pod_dir.join(EXPORTED));
+        }
         let meta = pod_dir.join(RECORDING_META);
         if !meta.exists() {
             let body = json!({"recording": recording, "kind": kind}).to_string();

@@ -121,7 +121,13 @@ fn live_state(
     dir: &Path,
     st: &StatusFile,
 ) -> (ContainerState, Option<String>) {
+    // A started container whose monitor lives is running: the monitor records the exit (after
+    // draining the output), so `status.json` says when that changes. Asking the runtime
+    // (`<runtime> state`: a process per container and per sync) is left to the other cases.
     let monitor_alive = crate::monitor::monitor_alive(dir);
+    if monitor_alive && st.started_at.is_some() {
+        return (ContainerState::Running, None);
+    }
     match runtime_state(rt, id).as_deref() {
         Some("created") => (ContainerState::Created, None),
         Some("running" | "paused") => (ContainerState::Running, None),
