@@ -179,6 +179,11 @@ fn api_pod_start(c: &Cluster, n: usize) -> Series {
                 ..DeleteParams::default()
             };
             pods.delete(&name, &dp).await.unwrap();
+            // As `kubectl delete` in the rows above: the next pod starts once this one is gone,
+            // not while its teardown competes for the CPU.
+            while pods.get_opt(&name).await.unwrap().is_some() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
     });
     s
