@@ -915,13 +915,21 @@ pub fn install_bundled(store: &Store, registry: &Registry) -> Result<(), ApiErro
         match store.get(&crds(), "", &name) {
             Ok(cur) if cur["spec"] == crd["spec"] => continue,
             Ok(cur) => {
-                store.guaranteed_update(&crds(), "", &name, &WriteOptions::default(), |old| {
-                    let mut new = old.clone();
-                    new["spec"] = crd["spec"].clone();
-                    new["status"] =
-                        definition_status(&new, Some(&cur), &armorlet_store::time::now_rfc3339());
-                    Ok(new)
-                })?;
+                store.guaranteed_update(
+                    &crds(),
+                    "",
+                    &name,
+                    &WriteOptions::default(),
+                    |mut new| {
+                        new["spec"] = crd["spec"].clone();
+                        new["status"] = definition_status(
+                            &new,
+                            Some(&cur),
+                            &armorlet_store::time::now_rfc3339(),
+                        );
+                        Ok(new)
+                    },
+                )?;
             }
             Err(armorlet_store::StoreError::NotFound { .. }) => {
                 crd["apiVersion"] = json!("apiextensions.k8s.io/v1");
@@ -967,8 +975,7 @@ pub fn delete_objects(store: &Store, crd: &Value) -> Result<(), ApiError> {
             // The definition is gone, so nothing will ever remove these finalizers.
             let unfinalized = if obj.pointer("/metadata/finalizers").is_some() {
                 store
-                    .guaranteed_update(&gvr, ns, name, &WriteOptions::default(), |cur| {
-                        let mut cur = cur.clone();
+                    .guaranteed_update(&gvr, ns, name, &WriteOptions::default(), |mut cur| {
                         if let Some(m) = cur["metadata"].as_object_mut() {
                             m.remove("finalizers");
                         }

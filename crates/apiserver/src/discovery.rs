@@ -3,8 +3,6 @@
 
 use serde_json::{json, Value};
 
-use std::sync::Arc;
-
 use crate::registry::{self, Registry, ResourceDef};
 use armorlet_confinement::EmulatedVersion;
 
@@ -26,10 +24,6 @@ pub fn version(rel: EmulatedVersion) -> Value {
         "compiler": "gc",
         "platform": format!("linux/{}", match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a }),
     })
-}
-
-fn in_gv(group: &str, version: &str, rel: &Registry) -> Vec<Arc<ResourceDef>> {
-    rel.in_group_version(group, version)
 }
 
 fn aggregated_resource(r: &ResourceDef) -> Value {
@@ -66,7 +60,7 @@ fn aggregated_group(group: &str, versions: &[String], rel: &Registry) -> Value {
         .iter()
         .map(|v| {
             json!({"version": v, "freshness": "Current",
-                   "resources": in_gv(group, v, rel).iter().map(|r| aggregated_resource(r)).collect::<Vec<_>>()})
+                   "resources": rel.in_group_version(group, v).iter().map(|r| aggregated_resource(r)).collect::<Vec<_>>()})
         })
         .collect();
     let mut g = json!({"metadata": {"creationTimestamp": null}, "versions": versions});
@@ -133,7 +127,7 @@ pub fn group(group: &str, rel: &Registry) -> Option<Value> {
 /// Legacy `/api/v1` or `/apis/<group>/<version>`.
 pub fn resource_list(group: &str, version: &str, rel: &Registry) -> Value {
     let mut resources = Vec::new();
-    for r in in_gv(group, version, rel) {
+    for r in rel.in_group_version(group, version) {
         let mut v = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
                            "kind": r.kind, "verbs": registry::verbs()});
         if !r.short_names.is_empty() {
@@ -195,7 +189,7 @@ pub fn openapi_v3_gv(group: &str, version: &str, rel: &Registry) -> Option<Value
     }
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
-    for r in in_gv(group, version, rel) {
+    for r in rel.in_group_version(group, version) {
         if let Some(custom) = &r.custom {
             let reversed: Vec<&str> = r.group.split('.').rev().collect();
             let mut schema = custom.schema.clone();

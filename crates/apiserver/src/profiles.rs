@@ -25,9 +25,10 @@ pub fn localhost_profile(namespace: &str, name: &str) -> String {
     format!("operator/{namespace}/{name}.json")
 }
 
-/// The namespace of the node statuses of cluster-scoped profiles (as the nodes' operator
-/// loop writes them).
-pub const SPO_NAMESPACE: &str = "security-profiles-operator";
+use armorlet_confinement::profiles::{
+    PROFILE_RECORDING_ANNOTATION, RECORD_APPARMOR_ANNOTATION, RECORD_SECCOMP_ANNOTATION,
+    SPO_NAMESPACE,
+};
 
 /// One kind of profile the manager keeps.
 struct Kind {
@@ -100,10 +101,6 @@ fn localhost_refs(pod: &Value, kind: &Kind) -> BTreeSet<String> {
 /// binding webhook only acts on namespaces that opt in).
 pub const ENABLE_BINDING_LABEL: &str = "spo.x-k8s.io/enable-binding";
 
-/// The pod annotation naming the ProfileRecording that records the pod (the node turns
-/// the recording into profiles when the pod ends).
-pub const PROFILE_RECORDING_ANNOTATION: &str = "armorlet.io/profile-recording";
-
 /// Whether a LabelSelector object selects `obj` (an empty one selects everything).
 fn selects(selector: &Value, obj: &Value) -> bool {
     let text = crate::table::label_selector_string(selector);
@@ -166,8 +163,8 @@ pub fn admit_pod(
         }
         let name = r["metadata"]["name"].as_str().unwrap_or("");
         let annotation = match r["spec"]["kind"].as_str() {
-            Some("SeccompProfile") => "recording.armorlet.io/seccomp",
-            Some("AppArmorProfile") => "recording.armorlet.io/apparmor",
+            Some("SeccompProfile") => RECORD_SECCOMP_ANNOTATION,
+            Some("AppArmorProfile") => RECORD_APPARMOR_ANNOTATION,
             other => {
                 warnings.push(format!(
                     "ProfileRecording {name}: recording a {} is not supported by armorlet; the pod is not recorded",

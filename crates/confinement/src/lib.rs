@@ -10,6 +10,7 @@
 
 pub mod apparmor_admit;
 pub mod pod;
+pub mod profiles;
 pub mod psp;
 pub mod resolve;
 pub mod validate;

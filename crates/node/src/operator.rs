@@ -20,9 +20,8 @@ use serde_json::{json, Value};
 use crate::profiles_dir::ProfilesDir;
 use crate::NodeConfig;
 
-/// The namespace of the node statuses of cluster-scoped profiles (AppArmorProfiles), where
-/// the Security Profiles Operator runs.
-pub const SPO_NAMESPACE: &str = "security-profiles-operator";
+pub use armorlet_confinement::profiles::SPO_NAMESPACE;
+use armorlet_confinement::profiles::{PROFILE_RECORDING_ANNOTATION, RECORD_APPARMOR_ANNOTATION};
 
 /// AppArmor profiles: where their files go and the backend that loads them.
 #[derive(Debug)]
@@ -70,10 +69,6 @@ impl Operator {
     }
 }
 
-/// The pod annotation naming the ProfileRecording that records a pod (set by the API
-/// server's admission).
-pub const PROFILE_RECORDING_ANNOTATION: &str = "armorlet.io/profile-recording";
-
 /// In a pod's recording directory: which ProfileRecording it belongs to (written while the
 /// pod exists, read once it is gone).
 const RECORDING_META: &str = "profile-recording.json";
@@ -117,7 +112,7 @@ async fn export_recordings(
         if !finished {
             running.insert((ns.clone(), name.clone()));
         }
-        let kind = if annotations.contains_key("recording.armorlet.io/apparmor") {
+        let kind = if annotations.contains_key(RECORD_APPARMOR_ANNOTATION) {
             APPARMOR
         } else {
             SECCOMP

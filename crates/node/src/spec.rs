@@ -87,12 +87,7 @@ pub struct SpecInput<'a> {
     pub notify_runtime: armorlet_seccomp::record::NotifyRuntime,
 }
 
-/// The pod annotation asking for seccomp recording: `*` (every container) or a
-/// comma-separated list of container names. The containers then run under
-/// their own profile with its allowed syscalls reported to the container's
-/// monitor, which writes them to [`recording_file`]; `armorlet record seccomp
-/// --pod` turns that into a profile.
-pub const RECORD_SECCOMP_ANNOTATION: &str = "recording.armorlet.io/seccomp";
+pub use armorlet_confinement::profiles::{RECORD_APPARMOR_ANNOTATION, RECORD_SECCOMP_ANNOTATION};
 
 /// Where the recording of a container goes: per pod name, so the runs of
 /// restarted and re-created pods merge.
@@ -107,11 +102,6 @@ pub fn recording_file(
         .join(pod)
         .join(format!("{container}.json"))
 }
-
-/// The same for AppArmor: one recording serves both (the monitor reads the
-/// path arguments of the file syscalls it is notified of), so either
-/// annotation selects the container; `armorlet record apparmor --pod` reads it.
-pub const RECORD_APPARMOR_ANNOTATION: &str = "recording.armorlet.io/apparmor";
 
 /// Whether one of the pod's recording annotations selects `container`.
 fn records(pod: &Pod, container: &str) -> bool {

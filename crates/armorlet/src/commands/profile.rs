@@ -108,32 +108,22 @@ pub enum Command {
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
-            Command::Complain(ModeArgs {
-                file,
-                output,
-                name,
-                include,
-            }) => {
-                if is_seccomp(&file)? {
-                    write(&complain(&read(&file)?), output.as_deref())?;
+            Command::Complain(args) => {
+                if is_seccomp(&args.file)? {
+                    write(&complain(&read(&args.file)?), args.output.as_deref())?;
                 } else {
-                    apparmor_mode(&file, output.as_deref(), name.as_deref(), &include, true)?;
+                    args.set_apparmor_mode(true)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Enforce(ModeArgs {
-                file,
-                output,
-                name,
-                include,
-            }) => {
-                if is_seccomp(&file)? {
+            Command::Enforce(args) => {
+                if is_seccomp(&args.file)? {
                     bail!(
                         "{} is a seccomp profile: its complain mode cannot be undone; apply the original profile (the one `armorlet profile complain` was made from, or the one `profile suggest` wrote) instead",
-                        file.display()
+                        args.file.display()
                     );
                 }
-                apparmor_mode(&file, output.as_deref(), name.as_deref(), &include, false)?;
+                args.set_apparmor_mode(false)?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Suggest {
@@ -246,18 +236,15 @@ fn read_apparmor(file: &Path, opts: &ParseOptions) -> anyhow::Result<(String, Po
 }
 
 /// `profile complain|enforce` of an AppArmor profile file.
-fn apparmor_mode(
-    file: &Path,
-    output: Option<&Path>,
-    name: Option<&str>,
-    include: &IncludeArgs,
-    complain: bool,
-) -> anyhow::Result<()> {
-    let opts = include.parse_options();
-    let (text, _) = read_apparmor(file, &opts)?;
-    let edited =
-        set_mode(&text, name, complain, &opts).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    write_text(&edited, output)
+impl ModeArgs {
+    /// Writes the AppArmor profile with its complain flag set or cleared.
+    fn set_apparmor_mode(&self, complain: bool) -> anyhow::Result<()> {
+        let opts = self.include.parse_options();
+        let (text, _) = read_apparmor(&self.file, &opts)?;
+        let edited = set_mode(&text, self.name.as_deref(), complain, &opts)
+            .map_err(|e| anyhow!("{}: {e}", self.file.display()))?;
+        write_text(&edited, self.output.as_deref())
+    }
 }
 
 /// `profile suggest --apparmor`: what `observed` needs that the profile does
