@@ -8,6 +8,10 @@
 //! | `pki/apiserver-kubelet-client.crt`, `.key` | client certificate for the node API (`CN=kube-apiserver-kubelet-client`, `O=system:masters`) |
 //! | `admin-token` | the admin bearer token (mode 0600) |
 //! | `kubeconfig` | cluster, user and context for kubectl (mode 0600) |
+//! | `pki/node-tokens/<node>` | node `<node>`'s bearer token (mode 0600; see [`issue_node_kubeconfig`]) |
+//! | `nodes/<node>/kubeconfig` | node `<node>`'s kubeconfig, user `system:node:<node>` (mode 0600) |
+//!
+//! `pki/` and `pki/node-tokens/` are mode 0700.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +26,8 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls;
+
+use crate::auth::{ADMIN_USER, NODE_USER_PREFIX};
 
 /// Failures while preparing credentials.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,12 @@ pub enum CredentialsError {
     /// rustls rejected the certificate or key.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// A node credential was asked for a name that is not a node name.
+    #[error("invalid node name {0:?}: must be a lowercase RFC 1123 subdomain")]
+    InvalidNodeName(String),
+    /// The admin kubeconfig, which says where the server is, is missing or unreadable.
+    #[error("{path}: no server address (start the API server with this data directory first)")]
+    NoServer { path: PathBuf },
 }
 
 type Result<T> = std::result::Result<T, CredentialsError>;
@@ -75,6 +87,13 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Creates `dir` (and its parents) and makes it mode 0700.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
+}
+
 /// The credentials of a data directory.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -101,7 +120,7 @@ impl Credentials {
     /// to the serving certificate's names when it is a specific address.
     pub fn load_or_create(data_dir: &Path, listen: SocketAddr) -> Result<Self> {
         let pki = data_dir.join("pki");
-        std::fs::create_dir_all(&pki).map_err(io(&pki))?;
+        private_dir(&pki)?;
         let ca_crt = pki.join("ca.crt");
         let ca_key = pki.join("ca.key");
         let cert_path = pki.join("apiserver.crt");
@@ -186,14 +205,147 @@ impl Credentials {
             IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
         };
         let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes());
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: armorlet\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: armorlet\n  context:\n    cluster: armorlet\n    user: admin\n    namespace: default\ncurrent-context: armorlet\npreferences: {{}}\n",
-            token = self.admin_token
-        );
         let path = data_dir.join("kubeconfig");
-        write_private(&path, text.as_bytes())?;
+        write_private(
+            &path,
+            kubeconfig_text(&server, &ca, ADMIN_USER, &self.admin_token).as_bytes(),
+        )?;
         Ok(path)
     }
+}
+
+/// A kubeconfig with one cluster (`armorlet`), one token user and one context.
+fn kubeconfig_text(server: &str, ca_base64: &str, user: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: armorlet\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca_base64}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: armorlet\n  context:\n    cluster: armorlet\n    user: {user}\n    namespace: default\ncurrent-context: armorlet\npreferences: {{}}\n"
+    )
+}
+
+/// The directory of the node tokens: one file per node, named after it.
+pub fn node_tokens_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("pki").join("node-tokens")
+}
+
+/// Whether `name` can be a Node's name (a lowercase RFC 1123 subdomain), and so a file name.
+pub fn valid_node_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && label.len() <= 63
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        })
+}
+
+/// The node tokens of `dir` as `(token, node)`; none when the directory does not exist.
+pub fn read_node_tokens(dir: &Path) -> Result<Vec<(String, String)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let Some(node) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !valid_node_name(&node) {
+            continue; // temporary files start with a dot
+        }
+        let path = entry.path();
+        let token = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let token = token.trim();
+        if !token.is_empty() {
+            out.push((token.to_owned(), node));
+        }
+    }
+    Ok(out)
+}
+
+/// Node `node`'s token: the one issued before, or a new one. Safe against concurrent issuers
+/// (the file appears whole, through a hard link that fails when it already exists).
+pub fn node_token(data_dir: &Path, node: &str) -> Result<String> {
+    if !valid_node_name(node) {
+        return Err(CredentialsError::InvalidNodeName(node.to_owned()));
+    }
+    let dir = node_tokens_dir(data_dir);
+    private_dir(&data_dir.join("pki"))?;
+    private_dir(&dir)?;
+    let path = dir.join(node);
+    let existing = |path: &Path| -> Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_owned())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(path)(e)),
+        }
+    };
+    if let Some(t) = existing(&path)? {
+        return Ok(t);
+    }
+    let tmp = dir.join(format!(".{node}.{}", uuid::Uuid::new_v4().simple()));
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(format!("{}\n", random_token()).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(&path)(e)),
+    }
+    existing(&path)?.ok_or_else(|| {
+        io(&path)(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "empty node token",
+        ))
+    })
+}
+
+/// Issues node `node`'s credential: its token (kept across calls) and its kubeconfig,
+/// `D/nodes/<node>/kubeconfig` (user `system:node:<node>`, group `system:nodes`), for the
+/// server and CA of the admin kubeconfig `D/kubeconfig`. A running server accepts the token
+/// at once. Returns the kubeconfig's path.
+///
+/// `armorlet up` issues one for each node it runs; `armorlet node credential NAME` issues
+/// one for a node started elsewhere with `armorlet node --kubeconfig`.
+pub fn issue_node_kubeconfig(data_dir: &Path, node: &str) -> Result<PathBuf> {
+    let admin = data_dir.join("kubeconfig");
+    let text = std::fs::read_to_string(&admin).map_err(|_| CredentialsError::NoServer {
+        path: admin.clone(),
+    })?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(server), Some(ca)) = (field("server:"), field("certificate-authority-data:")) else {
+        return Err(CredentialsError::NoServer { path: admin });
+    };
+    let token = node_token(data_dir, node)?;
+    let dir = data_dir.join("nodes").join(node);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let path = dir.join("kubeconfig");
+    let user = format!("{NODE_USER_PREFIX}{node}");
+    write_private(
+        &path,
+        kubeconfig_text(&server, &ca, &user, &token).as_bytes(),
+    )?;
+    Ok(path)
 }
 
 /// The CA's parameters; re-signing them with the CA key gives an issuer equal to the stored

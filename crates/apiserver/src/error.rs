@@ -67,14 +67,40 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
-    /// 403 Forbidden for `qualified` `name`.
+    /// 403 Forbidden for `qualified` `name` (errors.go `NewForbidden`: without a name the
+    /// message names the resource alone, without a resource it is `forbidden: <why>`).
     pub fn forbidden(qualified: &str, name: &str, why: &str) -> Self {
+        let message = match (qualified, name) {
+            ("", _) => format!("forbidden: {why}"),
+            (_, "") => format!("{qualified} is forbidden: {why}"),
+            _ => format!("{qualified} \"{name}\" is forbidden: {why}"),
+        };
+        let mut e = Self::new(403, "Forbidden", message);
+        let (kind, group) = split_qualified(qualified);
+        let mut d = json!({});
+        for (k, v) in [
+            ("name", name),
+            ("group", group.as_str()),
+            ("kind", kind.as_str()),
+        ] {
+            if !v.is_empty() {
+                d[k] = json!(v);
+            }
+        }
+        e.details = Some(d);
+        e
+    }
+
+    /// 429 TooManyRequests from the max-in-flight filter
+    /// (staging/src/k8s.io/apiserver/pkg/server/filters/maxinflight.go `tooManyRequests`,
+    /// which also sets `Retry-After: 1`; see [`crate::http::error`]).
+    pub fn too_many_requests() -> Self {
         let mut e = Self::new(
-            403,
-            "Forbidden",
-            format!("{qualified} \"{name}\" is forbidden: {why}"),
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
         );
-        e.details = Some(details(qualified, name));
+        e.details = Some(json!({"retryAfterSeconds": 1}));
         e
     }
 
@@ -223,6 +249,27 @@ mod tests {
             s["details"],
             json!({"name":"d","kind":"daemonsets","group":"apps"})
         );
+    }
+
+    #[test]
+    fn forbidden_names_the_object_when_there_is_one() {
+        let e = ApiError::forbidden("leases.coordination.k8s.io", "n2", "why");
+        assert_eq!(
+            e.message,
+            "leases.coordination.k8s.io \"n2\" is forbidden: why"
+        );
+        assert_eq!(
+            e.to_status()["details"],
+            json!({"name": "n2", "group": "coordination.k8s.io", "kind": "leases"})
+        );
+        assert_eq!(
+            ApiError::forbidden("pods", "", "why").message,
+            "pods is forbidden: why"
+        );
+        assert_eq!(ApiError::forbidden("", "", "why").message, "forbidden: why");
+        let e = ApiError::too_many_requests();
+        assert_eq!((e.code, e.reason), (429, "TooManyRequests"));
+        assert_eq!(e.to_status()["details"], json!({"retryAfterSeconds": 1}));
     }
 
     #[test]

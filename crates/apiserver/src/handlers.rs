@@ -8,29 +8,36 @@ use armorlet_store::{
     StoreError, WriteOptions,
 };
 use bytes::Bytes;
-use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::audit;
+use crate::auth::User;
+use crate::authz;
 use crate::body::Body;
 use crate::convert;
 use crate::crd::{self, FieldValidation};
-use crate::credentials::constant_time_eq;
 use crate::defaults;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::http::{self, Query};
 use crate::patch::{self, PatchType};
 use crate::registry::{self, ResourceDef};
+use crate::requestinfo::RequestInfo;
 use crate::table::{self, IncludeObject};
 
 /// What every request handler shares.
 pub struct State {
     /// The object store.
     pub store: Store,
-    /// The admin bearer token.
-    pub admin_token: String,
+    /// The admin and node bearer tokens.
+    pub authenticator: crate::auth::Authenticator,
+    /// The audit log of API writes.
+    pub audit: Arc<audit::AuditLog>,
+    /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub inflight: crate::inflight::MaxInFlight,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
@@ -57,6 +64,15 @@ pub struct State {
     pub schedule_soon: tokio::sync::Notify,
 }
 
+impl State {
+    /// The Node authorizer reads nodes and pods through selectors (`AuthorizeNodeWithSelectors`,
+    /// on by default from 1.32).
+    pub fn authorize_node_with_selectors(&self) -> bool {
+        self.emulated_version
+            .has(armorlet_confinement::Switch::AuthorizeNodeWithSelectors)
+    }
+}
+
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// Paths readable without credentials, like kube-apiserver's `system:public-info-viewer` role.
@@ -67,21 +83,64 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/readyz/")
 }
 
-/// Handles one request; never fails (errors become `Status` responses).
-pub async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+/// Handles one request from `peer`; never fails (errors become `Status` responses).
+///
+/// The filters run in kube-apiserver's order (server/config.go `DefaultBuildHandlerChain`):
+/// authentication, audit, max-in-flight, authorization, then the handler with admission.
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let resp = match serve(&state, req).await {
-        Ok(r) => r,
-        Err(e) => http::error(&e),
+    let info = RequestInfo::new(method.as_str(), &path, req.uri().query());
+    let audit_id = uuid::Uuid::new_v4().to_string();
+    let mut record = audit::is_audited(&info).then(|| {
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+        let agent = req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        audit::Record::begin(
+            state.audit.clone(),
+            audit_id.clone(),
+            &info,
+            uri,
+            agent,
+            peer,
+        )
+    });
+    let (mut resp, error) = match serve(&state, req, &info, &mut record).await {
+        Ok(r) => (r, None),
+        Err(e) => (http::error(&e), Some(e)),
     };
+    // The event is queued before the response goes out (see `audit`); exec and attach
+    // streams took theirs along and log it when they end.
+    if let Some(r) = record {
+        let code = resp.status().as_u16();
+        let error = error.or_else(|| match resp.body() {
+            Body::Full(Some(b)) if code >= 400 => audit::error_of_body(code, b),
+            _ => None,
+        });
+        r.finish(code, error.as_ref());
+    }
+    if let Ok(v) = HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     resp
 }
 
-fn authenticate(state: &State, req: &Request<hyper::body::Incoming>) -> Result<()> {
+/// The request's user: the bearer token's, or anonymous on a public path.
+fn authenticate(state: &State, req: &Request<hyper::body::Incoming>) -> Result<User> {
     match req.headers().get(AUTHORIZATION) {
-        None if is_public(req.uri().path()) => Ok(()),
+        None if is_public(req.uri().path()) => Ok(User::anonymous()),
         None => Err(ApiError::unauthorized()),
         Some(h) => {
             let token = h
@@ -90,13 +149,46 @@ fn authenticate(state: &State, req: &Request<hyper::body::Incoming>) -> Result<(
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .unwrap_or("");
-            if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
-                Ok(())
-            } else {
-                Err(ApiError::unauthorized())
-            }
+            state
+                .authenticator
+                .authenticate(token)
+                .ok_or_else(ApiError::unauthorized)
         }
     }
+}
+
+/// Authorization (see [`authz`]); the decision goes into the audit event. A node's reads of
+/// objects related through pods ask the store, on the blocking pool.
+async fn authorize(
+    state: &Arc<State>,
+    user: &User,
+    info: &RequestInfo,
+    record: &mut Option<audit::Record>,
+) -> Result<()> {
+    let selectors = state.authorize_node_with_selectors();
+    let needs_store = info.api_group.is_empty()
+        && matches!(
+            info.resource.as_str(),
+            "secrets" | "configmaps" | "persistentvolumeclaims" | "serviceaccounts" | "pods"
+        );
+    let decided = if user.is_master() {
+        Ok(())
+    } else if needs_store {
+        let (st, u, i) = (state.clone(), user.clone(), info.clone());
+        tokio::task::spawn_blocking(move || authz::authorize(&u, &i, selectors, &*st))
+            .await
+            .map_err(|e| ApiError::internal(format!("request handler failed: {e}")))?
+    } else {
+        authz::authorize(user, info, selectors, &**state)
+    };
+    let (decision, result) = match decided {
+        Ok(()) => (("allow", String::new()), Ok(())),
+        Err((e, reason)) => (("forbid", reason), Err(e)),
+    };
+    if let Some(r) = record.as_mut() {
+        r.decision = Some(decision);
+    }
+    result
 }
 
 /// Reads the body, refusing more than `max_body_bytes`.
@@ -135,6 +227,8 @@ const DRAIN_CAP: usize = 16 * 1024 * 1024;
 
 /// The parts of a request the verbs need, with the body already read.
 struct Call {
+    /// Who makes it (NodeRestriction admission restricts nodes).
+    user: User,
     method: Method,
     query: Query,
     accept: String,
@@ -143,8 +237,22 @@ struct Call {
     host: String,
 }
 
-async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>> {
-    authenticate(state, &req)?;
+async fn serve(
+    state: &Arc<State>,
+    req: Request<hyper::body::Incoming>,
+    info: &RequestInfo,
+    record: &mut Option<audit::Record>,
+) -> Result<Response<Body>> {
+    let user = authenticate(state, &req)?;
+    if let Some(r) = record.as_mut() {
+        r.user = Some(user.clone());
+    }
+    // Held until the response is built.
+    let _slot = state.inflight.admit(info, &user)?;
+    // Anonymous requests reach only the public paths (see `authenticate`).
+    if user != User::anonymous() {
+        authorize(state, &user, info, record).await?;
+    }
     let path = req.uri().path().to_string();
     if let Some((ns, name, sub)) = node_subresource(&path) {
         return crate::nodeproxy::handle(
@@ -154,6 +262,7 @@ async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
             ns,
             name,
             sub,
+            record,
         )
         .await;
     }
@@ -184,7 +293,15 @@ async fn serve(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
         } else {
             (body, content_type)
         };
+    if let Some(r) = record.as_mut() {
+        if info.verb == "create" && info.name.is_empty() {
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                r.name_from_object(meta_str(&v, "name"));
+            }
+        }
+    }
     let call = Call {
+        user,
         method,
         query,
         accept,
@@ -520,16 +637,30 @@ fn namespace_filter(t: &Target) -> Option<&str> {
     (t.def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str())
 }
 
+/// An integer query parameter as kube-apiserver converts one
+/// (`runtime.Convert_Slice_string_To_int64`): a 400 with Go's `strconv.ParseInt` error when it
+/// is not a 64-bit integer.
+fn int_param(call: &Call, key: &str) -> Result<Option<i64>> {
+    match call.query.get(key) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|e| {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            ApiError::bad_request(format!("strconv.ParseInt: parsing {s:?}: {why}"))
+        }),
+    }
+}
+
 fn list(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let (labels, fields) = selectors(call, &t.def)?;
-    let limit = match call.query.get("limit") {
-        Some(l) if !l.is_empty() => Some(l.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid limit {l:?}: must be a non-negative integer"
-            ))
-        })?),
-        _ => None,
-    };
+    // kube-apiserver: zero or negative means no limit.
+    let limit = int_param(call, "limit")?
+        .filter(|l| *l > 0)
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
     let result = state.store.list(
         &t.def.gvr(),
         namespace_filter(t),
@@ -685,7 +816,10 @@ pub(crate) fn create_pod_as_controller(
 /// The stored form of an update or patch result (`new` merged for the endpoint), after the
 /// write-time validation; a refusal is left in `refused` for the caller to return, and the
 /// store is told to abort.
+#[allow(clippy::too_many_arguments)]
 fn validated_for_storage(
+    state: &State,
+    call: &Call,
     t: &Target,
     old: &Value,
     new: Value,
@@ -694,13 +828,45 @@ fn validated_for_storage(
     refused: &mut Option<ApiError>,
 ) -> std::result::Result<Value, StoreError> {
     let mut new = merge_for_endpoint(t, old, new);
-    if let Err(e) = write_checks(&t.def, Some(old), &mut new, fv, warnings) {
+    let admitted = node_admission(
+        state,
+        call,
+        t,
+        authz::Operation::Update,
+        Some(old),
+        Some(&new),
+    );
+    if let Err(e) = admitted.and_then(|()| write_checks(&t.def, Some(old), &mut new, fv, warnings))
+    {
         *refused = Some(e);
         return Err(StoreError::BadRequest {
             message: "invalid".into(),
         });
     }
     Ok(convert::to_storage(&t.def, new))
+}
+
+/// The NodeRestriction admission of a node's write (see [`authz::admit`]); nothing for other
+/// users.
+fn node_admission(
+    state: &State,
+    call: &Call,
+    t: &Target,
+    op: authz::Operation,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> Result<()> {
+    let Some(node) = call.user.node_name() else {
+        return Ok(());
+    };
+    let target = authz::Target {
+        group: &t.def.group,
+        resource: &t.def.plural,
+        subresource: t.sub.as_deref().unwrap_or(""),
+        namespace: &t.namespace,
+        name: t.name.as_deref().unwrap_or(""),
+    };
+    authz::admit(node, op, target, old, new, state)
 }
 
 /// The checks of every create and update (`old`): CustomResourceDefinitions and custom objects
@@ -965,6 +1131,7 @@ fn allocate_service(state: &State, obj: &mut Value) -> Result<()> {
 
 fn create(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let obj = parse_json(&call.body)?;
+    node_admission(state, call, t, authz::Operation::Create, None, Some(&obj))?;
     let mut warnings = Vec::new();
     let fv = field_validation(call)?;
     let resp = match create_object(state, t, obj, dry_run(call), fv, &mut warnings) {
@@ -1047,7 +1214,7 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
         &write_opts(&t.def, dry_run(call)),
         |old| {
             let old = convert::from_storage(&t.def, old);
-            validated_for_storage(t, &old, obj, fv, &mut warnings, &mut invalid)
+            validated_for_storage(state, call, t, &old, obj, fv, &mut warnings, &mut invalid)
         },
     );
     if let Some(e) = invalid {
@@ -1087,6 +1254,7 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
                 if let Some(m) = obj.as_object_mut() {
                     m.remove("status");
                 }
+                node_admission(state, call, t, authz::Operation::Create, None, Some(&obj))?;
                 let mut warnings = Vec::new();
                 let resp = match create_object(state, t, obj, dry, fv, &mut warnings) {
                     Ok(created) => object_response(201, call, &t.def, &created),
@@ -1121,7 +1289,16 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
             }
             doc["apiVersion"] = json!(t.def.api_version());
             doc["kind"] = json!(t.def.kind);
-            validated_for_storage(t, &old, doc, fv, &mut warnings, &mut patch_error)
+            validated_for_storage(
+                state,
+                call,
+                t,
+                &old,
+                doc,
+                fv,
+                &mut warnings,
+                &mut patch_error,
+            )
         },
     );
     if let Some(e) = patch_error {
@@ -1239,6 +1416,13 @@ fn deleted_response(call: &Call, t: &Target, outcome: DeleteOutcome) -> Response
 fn delete(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let name = t.name.clone().unwrap_or_default();
     let req = delete_request(call)?;
+    if call.user.node_name().is_some() {
+        // A missing object is the delete's 404.
+        if let Ok(old) = state.store.get(&t.def.gvr(), &t.namespace, &name) {
+            let old = convert::from_storage(&t.def, old);
+            node_admission(state, call, t, authz::Operation::Delete, Some(&old), None)?;
+        }
+    }
     if t.def.plural == "namespaces" && t.def.group.is_empty() {
         return delete_namespace(state, call, t, &name, &req);
     }
@@ -1425,12 +1609,11 @@ fn watch(state: &Arc<State>, call: &Call, t: &Target) -> Result<Response<Body>> 
         ),
     };
     let bookmarks = call.query.flag("allowWatchBookmarks");
-    let timeout = call
-        .query
-        .get("timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(86_400)))
-        .unwrap_or(Duration::from_secs(1800));
+    // kube-apiserver: none or 0 is the server's default, a negative timeout ends at once.
+    let timeout = match int_param(call, "timeoutSeconds")? {
+        None | Some(0) => Duration::from_secs(1800),
+        Some(s) => Duration::from_secs(s.clamp(0, 86_400) as u64),
+    };
     let as_table = http::wants_table(&call.accept);
     let include = include(call);
     let def = t.def.clone();

@@ -59,9 +59,12 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A boolean parameter (`true`/`1`).
+    /// A boolean parameter as kube-apiserver converts one (apimachinery's
+    /// `runtime.Convert_Slice_string_To_bool`): absent, `0` and `false` (any case) are false,
+    /// anything else (`?watch`, `?watch=maybe`) is true.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true") | Some("1"))
+        self.get(key)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
     }
 
     /// Every value of a repeated parameter.
@@ -99,9 +102,19 @@ pub fn json(code: u16, v: &Value) -> Response<Body> {
     response(code, "application/json", v.to_string())
 }
 
-/// A `Status` error response.
+/// A `Status` error response; a 429 carries `Retry-After` with the seconds of its details.
 pub fn error(e: &ApiError) -> Response<Body> {
-    json(e.code, &e.to_status())
+    let mut r = json(e.code, &e.to_status());
+    let retry = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(serde_json::Value::as_u64);
+    if let Some(s) = retry {
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
 }
 
 #[cfg(test)]
@@ -119,6 +132,9 @@ mod tests {
         );
         assert!(q.flag("watch"));
         assert_eq!(q.get("labelSelector"), Some("a in (b)"));
+        let q = Query::parse(Some("a=maybe&b&c=FALSE&d=0&e=false"));
+        assert!(q.flag("a") && q.flag("b") && !q.flag("c") && !q.flag("d") && !q.flag("e"));
+        assert!(!q.flag("absent"));
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
     }

@@ -1,7 +1,10 @@
 //! A Kubernetes-API-compatible HTTPS server over [`armorlet_store`], for the real `kubectl`.
 //!
 //! Start with [`Server::bind`] then [`Server::serve`]. The request path is:
-//! TLS + HTTP/1.1 (this file) → [`handlers::handle`] (auth, routing, verbs) → the store.
+//! TLS + HTTP/1.1 (this file; plain HTTP refused, request heads limited to
+//! [`MAX_HEADER_BYTES`]) → [`handlers::handle`]: [`requestinfo`], authentication ([`auth`]),
+//! [`audit`], [`inflight`], authorization ([`authz`]), then routing and the verbs (with
+//! NodeRestriction admission) → the store.
 //! Failures become Kubernetes `Status` objects in exactly one place, [`error`].
 //! What kubectl sends and needs is recorded in `shared/docs/kubectl-wire.md`.
 //!
@@ -14,6 +17,9 @@
 //!   `handlers::create_object` / the update closures and the store call.
 
 pub mod admission;
+pub mod audit;
+pub mod auth;
+pub mod authz;
 pub mod body;
 pub mod convert;
 pub mod crd;
@@ -25,12 +31,14 @@ pub mod endpoints;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod inflight;
 pub mod nodelifecycle;
 pub mod nodeproxy;
 pub mod patch;
 pub mod profiles;
 pub mod protobuf;
 pub mod registry;
+pub mod requestinfo;
 pub mod scheduler;
 pub mod table;
 
@@ -87,7 +95,17 @@ pub struct Config {
     /// The PodSecurityPolicy admission plugin (kube-apiserver
     /// `--enable-admission-plugins=PodSecurityPolicy`; see [`admission_plugins`]).
     pub pod_security_policy: bool,
+    /// `--max-requests-inflight`: non-mutating requests served at once (0: no limit).
+    pub max_requests_inflight: usize,
+    /// `--max-mutating-requests-inflight`: mutating requests served at once (0: no limit).
+    pub max_mutating_requests_inflight: usize,
 }
+
+/// The largest request head (request line and headers) accepted: Go's net/http default
+/// `MaxHeaderBytes` (1 MiB, `http.DefaultMaxHeaderBytes`, which kube-apiserver keeps), plus
+/// the 4096 bytes of slack net/http allows on top of it. A larger head gets
+/// `431 Request Header Fields Too Large` and the connection is closed.
+pub const MAX_HEADER_BYTES: usize = (1 << 20) + 4096;
 
 /// The admission plugins `--enable-admission-plugins` may name at release `version`: the
 /// ones armorlet's server always runs (accepted, nothing changes) and PodSecurityPolicy
@@ -213,6 +231,8 @@ impl Config {
             publish_namespace_defaults: false,
             service_ranges: ServiceRanges::default(),
             pod_security_policy: false,
+            max_requests_inflight: inflight::DEFAULT_MAX_REQUESTS_INFLIGHT,
+            max_mutating_requests_inflight: inflight::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
         }
     }
 }
@@ -236,6 +256,13 @@ pub enum ServerError {
     /// Creating the system namespaces failed.
     #[error("creating system namespaces: {0}")]
     Bootstrap(ApiError),
+    /// The audit log could not be opened.
+    #[error("{path}: {source}")]
+    Audit {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A bound server, ready to [`serve`](Server::serve).
@@ -249,6 +276,7 @@ pub struct Server {
     ca_path: PathBuf,
     node_grace: Duration,
     publish_defaults: bool,
+    data_dir: PathBuf,
 }
 
 impl Server {
@@ -272,10 +300,23 @@ impl Server {
                 source,
             })?;
         let kubeconfig = creds.write_kubeconfig(&config.data_dir, local_addr)?;
+        let audit =
+            audit::AuditLog::open(&config.data_dir).map_err(|source| ServerError::Audit {
+                path: audit::log_path(&config.data_dir),
+                source,
+            })?;
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(State {
             store,
-            admin_token: creds.admin_token.clone(),
+            authenticator: auth::Authenticator::new(
+                creds.admin_token.clone(),
+                credentials::node_tokens_dir(&config.data_dir),
+            ),
+            audit,
+            inflight: inflight::MaxInFlight::new(
+                config.max_requests_inflight,
+                config.max_mutating_requests_inflight,
+            ),
             max_body_bytes: config.max_body_bytes,
             bookmark_interval: config.bookmark_interval,
             shutdown: shutdown_rx,
@@ -303,7 +344,16 @@ impl Server {
             ca_path: config.data_dir.join("pki").join("ca.crt"),
             node_grace: config.node_monitor_grace_period,
             publish_defaults: config.publish_namespace_defaults,
+            data_dir: config.data_dir,
         })
+    }
+
+    /// Issues node `node`'s credential (see [`credentials::issue_node_kubeconfig`]): its token,
+    /// accepted from now on, and its kubeconfig for this server; returns the kubeconfig's path.
+    pub fn issue_node_credential(&self, node: &str) -> Result<PathBuf, ServerError> {
+        let path = credentials::issue_node_kubeconfig(&self.data_dir, node)?;
+        self.state.authenticator.reload_if_changed();
+        Ok(path)
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -361,6 +411,12 @@ impl Server {
         let mut sched_stop = state.shutdown.clone();
         conns.spawn(async move {
             let mut tick = tokio::time::interval(scheduler::INTERVAL);
+            // The store's resourceVersion after the last pass that wrote nothing: the
+            // controllers below are functions of the stored objects only, so while nothing
+            // was written since, a pass would find nothing to do. Skipping it keeps an idle
+            // server from parsing every pod several times a second (110 pods: most of its
+            // idle CPU). The node lifecycle check depends on time too and always runs.
+            let mut settled: Option<u64> = None;
             loop {
                 tokio::select! {
                     // Every INTERVAL, and at once when a pod is created (the real scheduler
@@ -372,20 +428,29 @@ impl Server {
                         }
                     } => {
                         let st = sched_state.clone();
-                        let pass = move || {
+                        let last = settled.take();
+                        let pass = move || -> std::result::Result<Option<u64>, error::ApiError> {
                             if publish_defaults {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
                             nodelifecycle::check_once(&st, node_grace)?;
+                            let before = st.store.current_resource_version()?;
+                            if last == Some(before) {
+                                return Ok(last);
+                            }
                             daemonsets::sync_once(&st)?;
                             profiles::sync_once(&st)?;
                             scheduler::schedule_once(&st)?;
-                            endpoints::sync_once(&st)
+                            endpoints::sync_once(&st)?;
+                            // Settled only when this pass wrote nothing: a write may be work
+                            // for a controller that ran before it.
+                            let after = st.store.current_resource_version()?;
+                            Ok((after == before).then_some(after))
                         };
                         match tokio::task::spawn_blocking(pass).await {
                             Ok(Err(e)) => tracing::warn!(error = %e.message, "scheduling pass failed"),
                             Err(e) => tracing::warn!(error = %e, "scheduling pass panicked"),
-                            Ok(Ok(())) => {}
+                            Ok(Ok(rv)) => settled = rv,
                         }
                     }
                     _ = sched_stop.changed() => break,
@@ -411,6 +476,17 @@ impl Server {
             let state = state.clone();
             let mut stop = state.shutdown.clone();
             conns.spawn(async move {
+                // kube-apiserver (Go's net/http) answers a plain-HTTP request on its TLS port
+                // with this 400 and closes; nothing of the API is served without TLS.
+                if looks_like_plain_http(&tcp).await {
+                    use tokio::io::AsyncWriteExt;
+                    let mut tcp = tcp;
+                    let _ = tcp
+                        .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                        .await;
+                    let _ = tcp.shutdown().await;
+                    return;
+                }
                 let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
                     .await
                 {
@@ -423,9 +499,11 @@ impl Server {
                 };
                 let svc = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(handlers::handle(state, req).await) }
+                    async move { Ok::<_, Infallible>(handlers::handle(state, req, peer).await) }
                 });
                 let conn = http1::Builder::new()
+                    .max_header_size(MAX_HEADER_BYTES)
+                    .max_buf_size(2 * MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(tls), svc)
                     .with_upgrades();
                 tokio::pin!(conn);
@@ -450,6 +528,33 @@ impl Server {
         })
         .await;
         conns.abort_all();
+        let audit = state.audit.clone();
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
         Ok(())
+    }
+}
+
+/// Whether a new connection starts with an HTTP request instead of a TLS handshake
+/// (crypto/tls `RecordHeaderError` + net/http `tlsRecordHeaderLooksLikeHTTP`: the first five
+/// bytes are `GET /`, `HEAD `, `POST `, `PUT /` or `OPTIO`). Waits at most 10 s for them.
+async fn looks_like_plain_http(tcp: &tokio::net::TcpStream) -> bool {
+    let mut head = [0u8; 5];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = match tokio::time::timeout_at(deadline, tcp.peek(&mut head)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        // 0x16: a TLS handshake record.
+        if n == 0 || head[0] == 0x16 {
+            return false;
+        }
+        if n == head.len() {
+            return matches!(&head, b"GET /" | b"HEAD " | b"POST " | b"PUT /" | b"OPTIO");
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

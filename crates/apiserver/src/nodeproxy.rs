@@ -314,7 +314,8 @@ async fn node_error(resp: Response<hyper::body::Incoming>) -> ApiError {
     ApiError::bad_request(String::from_utf8_lossy(&body).trim().to_string())
 }
 
-/// Serves one `pods/{name}/log|exec|attach` request.
+/// Serves one `pods/{name}/log|exec|attach` request. An exec or attach stream takes the
+/// request's audit event (`record`) and writes it when the stream ends.
 pub async fn handle(
     state: Arc<State>,
     tls: Arc<tokio_rustls::rustls::ClientConfig>,
@@ -322,6 +323,7 @@ pub async fn handle(
     ns: String,
     name: String,
     sub: Sub,
+    record: &mut Option<crate::audit::Record>,
 ) -> Result<Response<Body>> {
     let query = req.uri().query().map(String::from);
     let st = state.clone();
@@ -352,7 +354,7 @@ pub async fn handle(
     match sub {
         Sub::Log if resp.status() == StatusCode::OK => Ok(stream_log(resp)),
         Sub::Exec | Sub::Attach if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
-            Ok(splice(req, resp))
+            Ok(splice(req, resp, record.take()))
         }
         _ => Err(node_error(resp).await),
     }
@@ -383,6 +385,7 @@ fn stream_log(resp: Response<hyper::body::Incoming>) -> Response<Body> {
 fn splice(
     req: Request<hyper::body::Incoming>,
     mut resp: Response<hyper::body::Incoming>,
+    record: Option<crate::audit::Record>,
 ) -> Response<Body> {
     let mut out = Response::new(Body::Full(None));
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -395,12 +398,18 @@ fn splice(
             (Ok(c), Ok(n)) => (c, n),
             (c, n) => {
                 tracing::warn!(client = c.is_ok(), node = n.is_ok(), "exec upgrade failed");
+                if let Some(r) = record {
+                    r.finish(101, None);
+                }
                 return;
             }
         };
         let (mut client, mut node) = (TokioIo::new(client), TokioIo::new(node));
         if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut node).await {
             tracing::debug!(error = %e, "exec stream ended with an error");
+        }
+        if let Some(r) = record {
+            r.finish(101, None);
         }
     });
     out

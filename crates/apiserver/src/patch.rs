@@ -46,13 +46,51 @@ impl PatchType {
     }
 }
 
-/// Applies `patch` of type `ty` to `doc`.
+/// How deeply (arrays and objects) a patched object may nest: stored objects are read back by
+/// serde_json, which refuses 128 levels, so a deeper object could be stored but never read or
+/// listed again. Bodies are parsed with the same limit; only a JSON patch, which puts a value
+/// at a path, can nest deeper than its body.
+pub const MAX_DEPTH: usize = 127;
+
+/// Applies `patch` of type `ty` to `doc`; `doc` is unchanged on error.
 pub fn apply(ty: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    let mut patched = doc.clone();
+    apply_in_place(ty, &mut patched, patch)?;
+    if depth(&patched) > MAX_DEPTH {
+        return Err(ApiError::unprocessable(format!(
+            "the patched object would be nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    *doc = patched;
+    Ok(())
+}
+
+/// The nesting depth of arrays and objects (a scalar is 0).
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
+            _ => {}
+        }
+        if matches!(v, Value::Array(_) | Value::Object(_)) {
+            deepest = deepest.max(d + 1);
+        }
+    }
+    deepest
+}
+
+fn apply_in_place(ty: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
     match ty {
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(doc, &p).map_err(|e| ApiError::unprocessable(e.to_string()))
+            // On a failing operation `json_patch::patch` undoes the earlier ones, and that undo
+            // panics for some sequences (json-patch 4.2: a `move` to the root, then any failing
+            // operation). `apply` works on a copy, so no undo is needed.
+            json_patch::patch_unsafe(doc, &p).map_err(|e| ApiError::unprocessable(e.to_string()))
         }
         PatchType::Merge => {
             json_patch::merge(doc, patch);
@@ -243,5 +281,67 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code, 422);
         assert!(PatchType::from_content_type("text/plain").is_err());
+    }
+
+    /// Found by tests/fuzz.rs: a JSON patch putting a 120-deep value 120 levels down stored
+    /// an object the server could never read back (every GET and LIST of the kind failed).
+    #[test]
+    fn patches_cannot_nest_deeper_than_the_parser_reads() {
+        let deep = |n: usize| -> Value {
+            serde_json::from_str(&format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n))).unwrap()
+        };
+        let doc = json!({"spec": deep(120)});
+        assert_eq!(depth(&doc), 121);
+        let path = format!("/spec{}", "/a".repeat(119));
+        for n in [1, 6, 7, 8, 120] {
+            let p = json!([{"op": "replace", "path": path, "value": deep(n)}]);
+            let mut patched = doc.clone();
+            let ops: json_patch::Patch = serde_json::from_value(p.clone()).unwrap();
+            let readable = json_patch::patch_unsafe(&mut patched, &ops).is_ok()
+                && serde_json::from_str::<Value>(&patched.to_string()).is_ok();
+            let mut d = doc.clone();
+            match apply(PatchType::Json, &mut d, &p) {
+                Ok(()) => assert!(readable, "{n}: accepted an unreadable object"),
+                Err(e) => {
+                    assert!(!readable, "{n}: refused a readable object");
+                    assert_eq!(e.code, 422);
+                    assert!(
+                        e.message.contains("nested more than 127 levels"),
+                        "{}",
+                        e.message
+                    );
+                    assert_eq!(d, doc, "unchanged on error");
+                }
+            }
+        }
+        let mut d = doc.clone();
+        assert!(apply(
+            PatchType::Json,
+            &mut d,
+            &json!([{"op": "replace", "path": path, "value": deep(120)}])
+        )
+        .is_err());
+        assert!(apply(
+            PatchType::Json,
+            &mut d,
+            &json!([{"op": "replace", "path": path, "value": deep(6)}])
+        )
+        .is_ok());
+    }
+
+    /// Found by tests/fuzz.rs: json-patch's undo of a `move` to the root panicked when a later
+    /// operation failed. Now the failure is an error and the document is unchanged.
+    #[test]
+    fn a_failing_json_patch_after_a_move_to_the_root_is_an_error() {
+        let mut doc = json!({"kind": "Pod", "metadata": {"name": "a"}});
+        let before = doc.clone();
+        let err = apply(
+            PatchType::Json,
+            &mut doc,
+            &json!([{"op": "move", "from": "/kind", "path": ""}, {"op": "add", "path": "/", "value": null}]),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(doc, before);
     }
 }

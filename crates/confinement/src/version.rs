@@ -167,6 +167,9 @@ pub enum Switch {
     KubeadmMasterLabel,
     /// kubeadm taints control-plane nodes `node-role.kubernetes.io/control-plane:NoSchedule`.
     KubeadmControlPlaneTaint,
+    /// The Node authorizer lets a node read only its own Node object, and list or watch only
+    /// the pods bound to it (the `AuthorizeNodeWithSelectors` feature, on by default).
+    AuthorizeNodeWithSelectors,
 }
 
 /// One row of the behaviour table: the switch is on for minors
@@ -362,6 +365,15 @@ pub const ROW_KUBEADM_CONTROL_PLANE_TAINT: SwitchRow = SwitchRow {
     citation: "KEP-2067 (v1.24 both taints, v1.25 control-plane only): cmd/kubeadm/app/constants/constants.go ControlPlaneTaint",
 };
 
+/// KEP-4601 (authorize with field and label selectors): `AuthorizeNodeWithSelectors` is alpha
+/// (off) in v1.31 and beta, on by default, from v1.32.
+pub const ROW_AUTHORIZE_NODE_WITH_SELECTORS: SwitchRow = SwitchRow {
+    switch: Switch::AuthorizeNodeWithSelectors,
+    since: Some(32),
+    until: None,
+    citation: "KEP-4601 (beta, default on in v1.32): pkg/features/kube_features.go AuthorizeNodeWithSelectors, plugin/pkg/auth/authorizer/node/node_authorizer.go",
+};
+
 /// The behaviour table: one row per [`Switch`], each citing its upstream change.
 pub const SWITCHES: &[SwitchRow] = &[
     ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC,
@@ -380,6 +392,7 @@ pub const SWITCHES: &[SwitchRow] = &[
     ROW_KUBEADM_MASTER_TAINT,
     ROW_KUBEADM_CONTROL_PLANE_TAINT,
     ROW_KUBEADM_MASTER_LABEL,
+    ROW_AUTHORIZE_NODE_WITH_SELECTORS,
 ];
 
 impl Switch {
@@ -457,6 +470,7 @@ mod tests {
             Switch::KubeadmMasterTaint,
             Switch::KubeadmControlPlaneTaint,
             Switch::KubeadmMasterLabel,
+            Switch::AuthorizeNodeWithSelectors,
         ];
         assert_eq!(SWITCHES.len(), all.len());
         for s in all {
@@ -492,6 +506,7 @@ mod tests {
             (Switch::KubeadmMasterTaint, 24, true, 25, false),
             (Switch::KubeadmControlPlaneTaint, 23, false, 24, true),
             (Switch::KubeadmMasterLabel, 23, true, 24, false),
+            (Switch::AuthorizeNodeWithSelectors, 31, false, 32, true),
         ];
         for &(s, before, b, after, a) in cases {
             assert_eq!(v(before).has(s), b, "{s:?} at 1.{before}");

@@ -75,6 +75,13 @@ impl Layer<'_> {
             return self.opaque(&parent, parent_rel);
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            // `.wh..` and `.wh...` would remove the directory itself or its parent: with the
+            // whiteout at the top, the directory of every image's root.
+            if matches!(hidden, "" | "." | "..") {
+                return Err(
+                    self.unsafe_entry(&raw, "a whiteout must name an entry of its directory")
+                );
+            }
             return remove_any(&parent.join(hidden));
         }
         fs::create_dir_all(&parent).map_err(ImageError::io(&parent))?;
@@ -110,7 +117,11 @@ impl Layer<'_> {
                 let source = self.resolve(target_rel.parent().unwrap_or(Path::new("")))?;
                 let source = source.join(target_rel.file_name().unwrap_or_default());
                 remove_any(&path)?;
-                fs::hard_link(&source, &path).map_err(ImageError::io(&path))?;
+                fs::hard_link(&source, &path).map_err(|e| {
+                    // Name the missing target, not the link being made.
+                    let missing = fs::symlink_metadata(&source).is_err();
+                    ImageError::io(if missing { &source } else { &path })(e)
+                })?;
             }
             EntryType::Fifo => {
                 remove_any(&path)?;

@@ -211,10 +211,12 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         },
     ));
     let wake = Arc::new(tokio::sync::Notify::new());
+    let pods = watch::PodCache::default();
     let pod_watch = tokio::spawn(watch::watch_pods(
         client.clone(),
         cfg.name.clone(),
         wake.clone(),
+        pods.clone(),
     ));
     let audit_trail = audit::AuditTrail::start(
         runtime.clone(),
@@ -241,7 +243,10 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     .join("apparmor"),
             )
         }),
-        recordings: Some(recordings_dir(&cfg.data_dir, &cfg.name)),
+        recordings: Some(operator::Recordings {
+            dir: recordings_dir(&cfg.data_dir, &cfg.name),
+            pods: pods.clone(),
+        }),
     };
     let mut agent = worker::Agent::new(
         client,
@@ -250,6 +255,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         images,
         apparmor,
         network.clone(),
+        pods,
     );
     agent.adopt().await?;
     tokio::pin!(shutdown);

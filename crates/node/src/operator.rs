@@ -49,7 +49,14 @@ pub struct Operator {
     pub apparmor: Option<AppArmorInstall>,
     /// The node's container recordings, exported as profiles for `ProfileRecording`s
     /// (`None`: this daemon runs beside a kubelet that records nothing).
-    pub recordings: Option<PathBuf>,
+    pub recordings: Option<Recordings>,
+}
+
+/// Where the agent writes its recordings, and its pods (to tell which have finished).
+#[derive(Debug)]
+pub struct Recordings {
+    pub dir: PathBuf,
+    pub pods: crate::watch::PodCache,
 }
 
 impl Operator {
@@ -61,8 +68,8 @@ impl Operator {
                 tracing::debug!(error = %e, "AppArmor profile sync");
             }
         }
-        if let Some(dir) = &self.recordings {
-            if let Err(e) = export_recordings(client, dir, &self.target.node).await {
+        if let Some(r) = &self.recordings {
+            if let Err(e) = export_recordings(client, r, &self.target.node).await {
                 tracing::warn!(error = %e, "ProfileRecording export");
             }
         }
@@ -82,15 +89,20 @@ const EXPORTED: &str = ".exported";
 /// SPO's `mergeStrategy: containers`) or an AppArmorProfile (its `spec.policy`).
 async fn export_recordings(
     client: &kube::Client,
-    dir: &Path,
+    recordings: &Recordings,
     node: &str,
 ) -> Result<(), kube::Error> {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods: Api<Pod> = Api::all(client.clone());
-    let on_node = pods
-        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-        .await?
-        .items;
+    let dir = recordings.dir.as_path();
+    // The agent's pod cache: no list of the node's pods every second.
+    let on_node = match recordings.pods.snapshot() {
+        Some(pods) => pods,
+        None => {
+            let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(client.clone());
+            pods.list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+                .await?
+                .items
+        }
+    };
     let mut running = BTreeSet::new();
     for p in &on_node {
         let (ns, name) = (

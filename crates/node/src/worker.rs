@@ -10,6 +10,7 @@ use crate::network::Network;
 use crate::probes::{Kind, ProbeState, Target};
 use crate::spec::{self, labels, SpecError, SpecInput};
 use crate::status::{self, ContainerView, PodFacts, Transitions};
+use crate::watch::PodCache;
 use crate::NodeConfig;
 use armorlet_confinement::{AppArmorAdmission, ContainerConfinement};
 use armorlet_images::ImageStore;
@@ -95,6 +96,8 @@ pub struct Agent {
     done: Arc<std::sync::Mutex<HashSet<String>>>,
     apparmor: Arc<AppArmorNode>,
     network: Arc<Network>,
+    /// The node's pods as the pod watch keeps them.
+    pods: PodCache,
 }
 
 type SyncResult = Result<(), kube::Error>;
@@ -108,8 +111,10 @@ impl Agent {
         images: Arc<ImageStore>,
         apparmor: Arc<AppArmorNode>,
         network: Arc<Network>,
+        pods: PodCache,
     ) -> Self {
         Agent {
+            pods,
             apparmor,
             network,
             recorder: Recorder::new(client.clone(), &cfg.name),
@@ -232,12 +237,16 @@ impl Agent {
 
     /// One pass over every pod bound to the node (the periodic resync).
     pub async fn sync_all(&mut self) {
-        let pods = match self.list_pods().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list pods");
-                return;
-            }
+        // The watch's cache; a list only until its first list arrived.
+        let pods = match self.pods.snapshot() {
+            Some(p) => p,
+            None => match self.list_pods().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list pods");
+                    return;
+                }
+            },
         };
         let finished: Vec<String> = self
             .done

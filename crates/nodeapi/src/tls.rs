@@ -54,6 +54,12 @@ pub fn ensure_serving_cert(cert_dir: &Path) -> Result<(PathBuf, PathBuf), TlsErr
         move |source| TlsError::Io { path, source }
     };
     std::fs::create_dir_all(cert_dir).map_err(io(cert_dir))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The serving key's directory is private, as the API server's `pki/`.
+        std::fs::set_permissions(cert_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(cert_dir))?;
+    }
     let crt = cert_dir.join("kubelet.crt");
     let key = cert_dir.join("kubelet.key");
     if crt.exists() && key.exists() {

@@ -90,6 +90,44 @@ fn steps(prog: &[SockFilter], nr: u32) -> usize {
     bpf::interpret(prog, &d).expect("runs").steps
 }
 
+/// Compile time of the moby profile: ours (the resolved profile's decisions, then BPF), against
+/// libseccomp building the same filter and exporting its BPF (through python3-seccomp, timed
+/// inside the interpreter: start-up and JSON parsing excluded), each the median of 51 runs.
+fn compile_time(resolved: &armorlet_seccomp::ResolvedProfile) {
+    const REPS: usize = 51;
+    let ours: Vec<f64> = (0..REPS)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let prog = resolved
+                .policy()
+                .expect("policy")
+                .compile()
+                .expect("compile");
+            std::hint::black_box(prog);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let ours = median(&ours);
+    let json = common::scratch("bench-compile.json");
+    std::fs::write(&json, serde_json::to_vec(&resolved.to_profile()).unwrap()).unwrap();
+    let out = std::process::Command::new(common::PYTHON)
+        .arg(common::oracle_script())
+        .arg("time")
+        .arg(&json)
+        .arg(REPS.to_string())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "libseccomp timing: {out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs = v["median_s"].as_f64().unwrap();
+    println!(
+        "compile time, moby default profile: ours {:.1} µs, libseccomp {:.1} µs (median of {REPS}); ratio ours/libseccomp {:.2}",
+        ours * 1e6,
+        theirs * 1e6,
+        ours / theirs
+    );
+}
+
 fn main() {
     let ctx = ResolveContext::new(
         Arch::X86_64,
@@ -108,6 +146,7 @@ fn main() {
     let policy = resolved.policy().expect("policy");
     let ours = policy.compile().expect("compile");
     let (theirs, _) = common::libseccomp_bpf(&resolved, "bench-moby");
+    compile_time(&resolved);
 
     let getppid = syscalls::resolve(Arch::X86_64, "getppid").unwrap();
     let allowed: Vec<u32> = syscalls::all(Arch::X86_64)

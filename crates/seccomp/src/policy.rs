@@ -285,7 +285,9 @@ fn insert(section: &mut Section, nr: u32, wide: bool, conds: Vec<Cond>, ret: u32
 }
 
 impl ResolvedProfile {
-    /// Builds the decision model. Fails for architectures without a syscall table.
+    /// Builds the decision model. Fails for architectures without a syscall table, and for
+    /// an argument index out of range (which [`crate::Profile::validate`] refuses; a profile
+    /// that skipped validation must not become a program that reads outside `seccomp_data`).
     pub fn policy(&self) -> Result<Policy> {
         let default_ret = ret_value(self.default_action, self.default_errno_ret.unwrap_or(EPERM));
         let mut sections: Vec<Section> = Vec::new();
@@ -316,6 +318,17 @@ impl ResolvedProfile {
         let mut warnings = Vec::new();
         for r in &self.rules {
             let rule = &r.rule;
+            if let Some((j, a)) = rule
+                .args
+                .iter()
+                .enumerate()
+                .find(|(_, a)| a.index >= crate::MAX_ARGS)
+            {
+                return Err(Error::Invalid {
+                    path: format!("syscalls[{}].args[{j}].index", r.index),
+                    message: format!("argument index {} is out of range 0..=5", a.index),
+                });
+            }
             let ret = ret_value(rule.action, rule.errno_ret.unwrap_or(EPERM));
             if ret == default_ret {
                 continue;

@@ -259,6 +259,28 @@ fn decode_continue(token: &str) -> Result<(u64, String, String)> {
     ))
 }
 
+/// The store holds Secrets: its database is created mode 0600 before SQLite opens it, and
+/// SQLite creates the `-wal` and `-shm` files with the database's mode. Files of an older
+/// data directory are made 0600 too.
+fn private_files(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir/store.db` with default options.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -272,6 +294,10 @@ impl Store {
             source,
         })?;
         let path = dir.join("store.db");
+        private_files(&path).map_err(|source| StoreError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Connection::open(&path)?;
         // WAL with synchronous=FULL: every committed write survives a crash of the process or
         // of the machine (https://www.sqlite.org/pragma.html#pragma_synchronous).

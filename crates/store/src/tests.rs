@@ -36,6 +36,30 @@ fn w() -> WriteOptions {
 }
 
 #[test]
+fn the_database_and_its_wal_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, s) = open();
+    s.create(&pods(), "default", pod("a", json!({})), &w())
+        .unwrap();
+    for f in ["store.db", "store.db-wal", "store.db-shm"] {
+        let mode = std::fs::metadata(d.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    // An older data directory's database is made private when opened.
+    drop(s);
+    let db = d.path().join("store.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _s = Store::open(d.path()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
 fn create_fills_system_fields_and_increments_the_resource_version() {
     let (_d, s) = open();
     let a = s

@@ -36,6 +36,14 @@ use anyhow::{bail, Context};
 use armorlet_node::ViewMount;
 use serde_yaml::Value;
 
+#[path = "bounded_yaml.rs"]
+mod bounded_yaml;
+#[cfg(test)]
+#[path = "kind_fuzz.rs"]
+mod kind_fuzz;
+
+use bounded_yaml::Budget;
+
 /// kind's `apiVersion` for the `Cluster` kind.
 const API_VERSION: &str = "kind.x-k8s.io/v1alpha4";
 /// Label kubeadm puts on control-plane nodes (cmd/kubeadm/app/constants: LabelNodeRoleControlPlane).
@@ -99,7 +107,9 @@ impl KindCluster {
 
     /// Parses a config's text.
     pub fn parse(text: &str, cwd: &Path) -> anyhow::Result<Self> {
-        let doc: Value = serde_yaml::from_str(text).context("not valid YAML")?;
+        // One budget for the document and its kubeadmConfigPatches: aliases cannot blow up.
+        let budget = Budget::default();
+        let doc: Value = budget.document(text).context("not valid YAML")?;
         let top = mapping(&doc, "the document")?;
         let mut w = Vec::new();
         let kind = str_field(top, "kind", "")?;
@@ -179,7 +189,7 @@ impl KindCluster {
             // JoinConfiguration to every other node.
             let init = role == Role::ControlPlane && std::mem::take(&mut first_control_plane);
             for p in &cluster_patches {
-                apply_patch(p, init, &mut kn, "kubeadmConfigPatches", &mut w)?;
+                apply_patch(p, init, &mut kn, "kubeadmConfigPatches", &mut w, &budget)?;
             }
             for (k, v) in node {
                 let key = key_str(k)?;
@@ -197,7 +207,7 @@ impl KindCluster {
                     }
                     "kubeadmConfigPatches" => {
                         for p in string_list(v, &here)? {
-                            apply_patch(&p, init, &mut kn, &here, &mut w)?;
+                            apply_patch(&p, init, &mut kn, &here, &mut w, &budget)?;
                         }
                     }
                     other => w.push(format!("{at}.{other}: not used by armorlet (ignored)")),
@@ -330,10 +340,10 @@ fn apply_patch(
     node: &mut KindNode,
     at: &str,
     w: &mut Vec<String>,
+    budget: &Budget,
 ) -> anyhow::Result<()> {
-    for doc in serde_yaml::Deserializer::from_str(patch) {
-        let doc = <Value as serde::Deserialize>::deserialize(doc)
-            .with_context(|| format!("{at}: a patch is not valid YAML"))?;
+    for doc in budget.documents(patch) {
+        let doc = doc.with_context(|| format!("{at}: a patch is not valid YAML"))?;
         let map = mapping(&doc, at)?;
         let kind = str_field(map, "kind", at)?.unwrap_or_default();
         let here = format!("{at} ({kind})");

@@ -224,6 +224,32 @@ pub enum Action {
     /// the AppArmor module is loaded, which backend enforces profiles, the runtime, and the
     /// loaded profiles (from what each node publishes to the API server).
     Check(CheckArgs),
+    /// Issue a node's credential for `armorlet node --kubeconfig FILE --name NAME` against the
+    /// API server of this data directory: a token for user `system:node:NAME` (group
+    /// `system:nodes`, which may modify only its own Node, Lease and pods' status, and read
+    /// only the secrets of its pods), accepted by the running server at once, and its
+    /// kubeconfig, `D/nodes/NAME/kubeconfig`, whose path is printed. Issuing again keeps the
+    /// token and rewrites the kubeconfig (after the server moved to another port).
+    /// `armorlet up` issues one to each node it runs.
+    Credential(CredentialArgs),
+}
+
+/// Flags of `armorlet node credential`.
+#[derive(Debug, clap::Args)]
+pub struct CredentialArgs {
+    /// The node's name.
+    pub name: String,
+    /// The API server's data directory.
+    #[arg(long, env = "ARMORLET_DATA_DIR", default_value = "/var/lib/armorlet")]
+    pub data_dir: PathBuf,
+}
+
+/// `armorlet node credential`.
+fn credential(args: CredentialArgs) -> anyhow::Result<ExitCode> {
+    let path = armorlet_apiserver::credentials::issue_node_kubeconfig(&args.data_dir, &args.name)
+        .with_context(|| format!("issuing node {}'s credential", args.name))?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Flags of `armorlet node check`.
@@ -453,6 +479,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(Action::Exec(e)) => return exec(e),
         Some(Action::Check(c)) => return check(c),
+        Some(Action::Credential(c)) => return credential(c),
         None => {}
     }
     let (Some(name), Some(kubeconfig)) = (args.name, args.kubeconfig) else {

@@ -58,6 +58,16 @@ pub struct Args {
     /// "Restricting profiles with the PodSecurityPolicy" describes.
     #[arg(long, value_name = "PLUGIN,...")]
     pub enable_admission_plugins: Option<String>,
+    /// Non-mutating requests (get, list) served at once; one more is refused with 429
+    /// TooManyRequests and `Retry-After: 1` (kube-apiserver's `--max-requests-inflight`).
+    /// Watches, exec, attach and logs are not counted, the admin is never refused; 0: no
+    /// limit.
+    #[arg(long, default_value_t = armorlet_apiserver::inflight::DEFAULT_MAX_REQUESTS_INFLIGHT)]
+    pub max_requests_inflight: usize,
+    /// Mutating requests (create, update, patch, delete) served at once (kube-apiserver's
+    /// `--max-mutating-requests-inflight`); 0: no limit.
+    #[arg(long, default_value_t = armorlet_apiserver::inflight::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT)]
+    pub max_mutating_requests_inflight: usize,
     /// Agent flags.
     #[command(flatten)]
     pub agent: super::node::AgentFlags,
@@ -131,6 +141,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.emulated_version,
         )
         .map_err(anyhow::Error::msg)?;
+        config.max_requests_inflight = args.max_requests_inflight;
+        config.max_mutating_requests_inflight = args.max_mutating_requests_inflight;
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {listen}"))?;
@@ -171,9 +183,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     &super::kind::gates_flag(&n.feature_gates),
                 );
             }
+            // Each agent talks to the server as its node (`system:node:<name>`), with its own
+            // token and kubeconfig (`D/nodes/<name>/kubeconfig`), not as the admin.
+            let node_kubeconfig = server
+                .issue_node_credential(&name)
+                .with_context(|| format!("issuing node {name}'s credential"))?;
             let mut cfg = flags.config(
                 name.clone(),
-                kubeconfig.clone(),
+                node_kubeconfig,
                 args.data_dir.clone(),
                 args.emulated_version,
                 SocketAddr::from(([0, 0, 0, 0], port)),

@@ -166,6 +166,11 @@ impl Cluster {
         c
     }
 
+    /// The process id of `armorlet up`, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.up.as_ref().map(Child::id)
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
