@@ -17,11 +17,11 @@
 //! `ARMORLET_FUZZ_SCALE` (default 1) scales the generated cases; each test prints one
 //! summary line (`--nocapture` shows them).
 
+use armorlet_fuzzkit::{bounded, corpus_dir, run, scale};
 use std::net::SocketAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use armorlet_apiserver::http::{percent_decode, Query};
@@ -30,7 +30,7 @@ use armorlet_apiserver::{protobuf, ApiError, Config, Server};
 use armorlet_store::{FieldSelector, LabelSelector};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
@@ -38,22 +38,11 @@ use tokio_rustls::rustls;
 /// Upper bound for one in-process case.
 const CASE_LIMIT: Duration = Duration::from_secs(10);
 
-fn scale() -> u32 {
-    std::env::var("ARMORLET_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz/requests")
-}
-
 /// The corpus: file name and JSON value, sorted by name.
 fn corpus() -> &'static [(String, Value)] {
     static C: OnceLock<Vec<(String, Value)>> = OnceLock::new();
     C.get_or_init(|| {
-        let dir = corpus_dir();
+        let dir = corpus_dir("requests");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|e| e.unwrap().path())
@@ -93,56 +82,6 @@ fn objects() -> Vec<Value> {
         .filter(|(n, _)| !n.starts_with("patch-"))
         .map(|(_, v)| v.clone())
         .collect()
-}
-
-fn bounded<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .map_err(|e| format!("spawning the worker: {e}"))?;
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
-            Err(format!("PANIC: {msg}"))
-        }
-        Err(_) => Err(format!("did not finish within {limit:?}")),
-    }
-}
-
-fn run<S: Strategy>(
-    name: &str,
-    cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), String>,
-) -> Option<String>
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(proptest::test_runner::Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 256,
-        ..proptest::test_runner::Config::default()
-    });
-    match runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
-        Ok(()) => None,
-        Err(TestError::Fail(why, input)) => {
-            let shown: String = format!("{input:?}").chars().take(3000).collect();
-            Some(format!("{name}: {why}\nminimal input: {shown}"))
-        }
-        Err(TestError::Abort(why)) => Some(format!("{name}: aborted: {why}")),
-    }
 }
 
 /// An `ApiError` must carry a Kubernetes status: a 4xx code, a reason and a message.
@@ -678,7 +617,7 @@ fn fuzz_request_decoders() {
         },
     ));
     // Regression inputs: JSON patches that once panicked, on every corpus object.
-    let dir = corpus_dir().join("regressions");
+    let dir = corpus_dir("requests").join("regressions");
     let mut regressions: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();

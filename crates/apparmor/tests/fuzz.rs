@@ -9,14 +9,13 @@
 //! of generated cases is scaled by `ARMORLET_FUZZ_SCALE` (default 1: a few
 //! thousand cases in total, well under a minute in a debug build).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use armorlet_apparmor::{load_file, parse_str, Diagnostic, ParseOptions, Severity};
+use armorlet_fuzzkit::{bounded, scale};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -87,43 +86,6 @@ fn corpus() -> &'static [(PathBuf, Vec<u8>)] {
     })
 }
 
-fn scale() -> u32 {
-    std::env::var("ARMORLET_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-/// Runs `f` on a worker thread; returns its result and duration, or an
-/// error if it panicked or took longer than `limit` (the worker is then
-/// abandoned, and the test fails).
-fn bounded<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<(T, Duration), String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let start = Instant::now();
-            let r = catch_unwind(AssertUnwindSafe(f));
-            let _ = tx.send(r.map(|v| (v, start.elapsed())));
-        })
-        .map_err(|e| format!("spawning the worker: {e}"))?;
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
-            Err(format!("the parser panicked: {msg}"))
-        }
-        Err(_) => Err(format!("the parser did not finish within {limit:?}")),
-    }
-}
-
 fn check_diags(diags: &[Diagnostic]) -> Result<(), String> {
     for d in diags {
         if d.message.trim().is_empty() {
@@ -134,7 +96,7 @@ fn check_diags(diags: &[Diagnostic]) -> Result<(), String> {
 }
 
 fn parse_bounded(src: String, limit: Duration) -> Result<Vec<Diagnostic>, String> {
-    let (diags, _) = bounded(limit, move || {
+    let diags = bounded(limit, move || {
         let (_policy, diags) = parse_str(&src, "fuzz.sd", &opts());
         diags
     })?;
@@ -160,7 +122,7 @@ fn load_diags(path: &Path, o: &ParseOptions) -> Vec<Diagnostic> {
 }
 
 fn load_bounded(path: PathBuf, limit: Duration) -> Result<Vec<Diagnostic>, String> {
-    let (diags, _) = bounded(limit, move || load_diags(&path, &opts()))?;
+    let diags = bounded(limit, move || load_diags(&path, &opts()))?;
     check_diags(&diags)?;
     Ok(diags)
 }
@@ -543,7 +505,7 @@ fn include_cycles_terminate_and_are_accepted_like_upstream() {
     for (path, rule) in [(main, "@{V}"), (self_main, "/from/self")] {
         let o = o.clone();
         let shown = path.display().to_string();
-        let (result, _) = bounded(PATHOLOGICAL_LIMIT, move || {
+        let result = bounded(PATHOLOGICAL_LIMIT, move || {
             load_file(&path, &o).map_err(|e| e.to_string())
         })
         .unwrap_or_else(|e| panic!("{shown}: {e}"));

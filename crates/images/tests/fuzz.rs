@@ -18,33 +18,20 @@
 //! (another root stays); no temporary file is left behind. `ARMORLET_FUZZ_SCALE` (default 1)
 //! scales the number of cases; the main test prints one summary line.
 
+use armorlet_fuzzkit::{bounded, corpus_dir, run, scale};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use armorlet_images::{ImageError, ImageStore};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// Upper bound for one case (release or debug build, loaded 2-core machine).
 const CASE_LIMIT: Duration = Duration::from_secs(30);
-
-fn scale() -> u32 {
-    std::env::var("ARMORLET_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz/images")
-}
 
 fn sha(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
@@ -56,31 +43,6 @@ fn hex(b: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------
 // The harness.
-
-fn bounded<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .map_err(|e| format!("spawning the worker: {e}"))?;
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
-            Err(format!("PANIC: {msg}"))
-        }
-        Err(_) => Err(format!("did not finish within {limit:?}")),
-    }
-}
 
 /// A case's directory: `sentinel/keep` beside `store/`, and the input.
 struct CaseDir {
@@ -441,8 +403,8 @@ struct Case {
 }
 
 fn corpus_manifests() -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<PathBuf> = fs::read_dir(corpus_dir())
-        .unwrap_or_else(|e| panic!("{}: {e}", corpus_dir().display()))
+    let mut files: Vec<PathBuf> = fs::read_dir(corpus_dir("images"))
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus_dir("images").display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
@@ -1006,30 +968,6 @@ fn check_case(case: &Case) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-fn run<S: Strategy>(
-    name: &str,
-    cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), String>,
-) -> Option<String>
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 256,
-        ..Config::default()
-    });
-    match runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
-        Ok(()) => None,
-        Err(TestError::Fail(why, input)) => {
-            Some(format!("{name}: {why}\nminimal input: {input:?}"))
-        }
-        Err(TestError::Abort(why)) => Some(format!("{name}: aborted: {why}")),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The tests.
 
@@ -1366,7 +1304,7 @@ fn oci_dir_with_layer(case: &CaseDir, layer: &[u8], diff_id: &str) -> PathBuf {
 /// each is refused as an unsafe layer, with everything outside its root intact.
 #[test]
 fn regression_layers_are_refused() {
-    let dir = corpus_dir().join("regressions");
+    let dir = corpus_dir("images").join("regressions");
     let mut layers: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

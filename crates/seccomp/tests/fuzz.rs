@@ -15,11 +15,11 @@
 //! number tried. The number of generated cases is scaled by `ARMORLET_FUZZ_SCALE`
 //! (default 1); the main test prints one summary line (`--nocapture` shows it).
 
+use armorlet_fuzzkit::{bounded, corpus_dir, run, scale};
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use armorlet_seccomp::bpf::{self, op, SockFilter, MAX_INSNS};
@@ -27,24 +27,12 @@ use armorlet_seccomp::record::Recording;
 use armorlet_seccomp::resolve::{ResolveContext, ALL_CAPS, DEFAULT_CAPS};
 use armorlet_seccomp::{syscalls, Arch, Error, Profile, SeccompData, MAX_PROFILE_BYTES};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{json, Value};
 
 /// Upper bound for one generated input (release or debug build, loaded 2-core machine).
 const CASE_LIMIT: Duration = Duration::from_secs(10);
 /// Upper bound for one pathological input (10 MB strings, 100k-deep nesting).
 const PATHOLOGICAL_LIMIT: Duration = Duration::from_secs(60);
-
-fn scale() -> u32 {
-    std::env::var("ARMORLET_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz/seccomp")
-}
 
 /// The `*.json` files of `dir` (none if it does not exist), sorted by name.
 fn json_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -71,11 +59,11 @@ fn json_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn seeds() -> &'static [(String, Vec<u8>)] {
     static SEEDS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     SEEDS.get_or_init(|| {
-        let s = json_files(&corpus_dir());
+        let s = json_files(&corpus_dir("seccomp"));
         assert!(
             s.len() >= 4,
             "expected the seed profiles in {}, found {}",
-            corpus_dir().display(),
+            corpus_dir("seccomp").display(),
             s.len()
         );
         s
@@ -88,7 +76,7 @@ fn corpus() -> &'static [(String, Vec<u8>)] {
     ALL.get_or_init(|| {
         let mut all = seeds().to_vec();
         for sub in ["edge", "regressions"] {
-            for (name, bytes) in json_files(&corpus_dir().join(sub)) {
+            for (name, bytes) in json_files(&corpus_dir("seccomp").join(sub)) {
                 all.push((format!("{sub}/{name}"), bytes));
             }
         }
@@ -98,34 +86,6 @@ fn corpus() -> &'static [(String, Vec<u8>)] {
 
 // ---------------------------------------------------------------------------
 // The harness: bounded cases, panic counting, one summary line.
-
-/// Runs `f` on a worker thread with panics caught; fails if it panics or takes
-/// longer than `limit` (the worker is then abandoned and the test fails).
-fn bounded<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let r = catch_unwind(AssertUnwindSafe(f));
-            let _ = tx.send(r);
-        })
-        .map_err(|e| format!("spawning the worker: {e}"))?;
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
-            Err(format!("PANIC: {msg}"))
-        }
-        Err(_) => Err(format!("did not finish within {limit:?}")),
-    }
-}
 
 /// Counts cases, panics and what the pipeline made of the inputs.
 #[derive(Default)]
@@ -162,32 +122,6 @@ impl Stats {
 /// One input through the pipeline on a bounded worker.
 fn fuzz_one(bytes: Vec<u8>, limit: Duration) -> Result<Outcome, String> {
     bounded(limit, move || pipeline(&bytes)).and_then(|r| r)
-}
-
-/// Runs one strategy for `cases` cases; returns a report of the shrunk failing input.
-fn run<S: Strategy>(
-    name: &str,
-    cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), String>,
-) -> Option<String>
-where
-    S::Value: std::fmt::Debug,
-{
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        // Shrinking re-runs the pipeline; a few hundred steps find a small input.
-        max_shrink_iters: 512,
-        ..Config::default()
-    });
-    match runner.run(&strategy, |v| test(v).map_err(TestCaseError::fail)) {
-        Ok(()) => None,
-        Err(TestError::Fail(why, input)) => {
-            Some(format!("{name}: {why}\nminimal input: {input:?}"))
-        }
-        Err(TestError::Abort(why)) => Some(format!("{name}: aborted: {why}")),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1080,7 +1014,7 @@ fn expect(name: &str, bytes: Vec<u8>, want: &str, limit: Duration) {
 /// Every edge-case file has an expectation and meets it.
 #[test]
 fn edge_cases_have_their_outcome() {
-    let dir = corpus_dir().join("edge");
+    let dir = corpus_dir("seccomp").join("edge");
     let files = json_files(&dir);
     let expected: BTreeMap<&str, &str> = EDGE_EXPECTATIONS.iter().copied().collect();
     for (name, _) in &files {
@@ -1237,7 +1171,7 @@ fn non_json_encodings_are_parse_errors() {
 /// `policy()` now refuses it with validate's error.
 #[test]
 fn unvalidated_argument_indexes_are_refused_by_policy() {
-    let dir = corpus_dir().join("regressions");
+    let dir = corpus_dir("seccomp").join("regressions");
     let bytes = std::fs::read(dir.join("unvalidated-arg-index-6.json")).unwrap();
     let profile = Profile::from_slice(&bytes).unwrap();
     assert!(profile.validate().is_err());

@@ -16,10 +16,9 @@
 //! `ARMORLET_FUZZ_SEED` replays a run, `ARMORLET_FUZZ_SCALE` (default 1) scales it. The main
 //! test prints one summary line (`--nocapture` shows it).
 
+use armorlet_fuzzkit::{bounded, corpus_dir, scale};
 use std::collections::BTreeSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_yaml::{Mapping, Value};
@@ -28,17 +27,6 @@ use super::{KindCluster, Role, CONTROL_PLANE_LABEL, KNOWN_GATES};
 
 /// Upper bound for one input (release or debug build, loaded 2-core machine).
 const CASE_LIMIT: Duration = Duration::from_secs(20);
-
-fn scale() -> usize {
-    std::env::var("ARMORLET_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz/kind")
-}
 
 /// The `*.yaml` files of `dir` (none if it does not exist), sorted by name.
 fn yaml_files(dir: &Path) -> Vec<(String, String)> {
@@ -63,11 +51,11 @@ fn yaml_files(dir: &Path) -> Vec<(String, String)> {
 }
 
 fn seeds() -> Vec<(String, String)> {
-    let s = yaml_files(&corpus_dir());
+    let s = yaml_files(&corpus_dir("kind"));
     assert!(
         s.len() >= 4,
         "expected the seed configs in {}, found {}",
-        corpus_dir().display(),
+        corpus_dir("kind").display(),
         s.len()
     );
     s
@@ -82,33 +70,6 @@ fn cwd() -> tempfile::TempDir {
 
 // ---------------------------------------------------------------------------
 // The harness.
-
-/// Runs `f` on a worker thread with panics caught; fails if it panics or takes longer than
-/// `limit` (the worker is then abandoned and the test fails).
-fn bounded<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .map_err(|e| format!("spawning the worker: {e}"))?;
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
-            Err(format!("PANIC: {msg}"))
-        }
-        Err(_) => Err(format!("did not finish within {limit:?}")),
-    }
-}
 
 /// What the parser made of an input: the cluster, or the error's full text.
 type Parsed = Result<KindCluster, String>;
@@ -544,7 +505,7 @@ fn fuzz_kind_config() {
     for (name, text) in &seeds {
         run(&format!("seed {name}"), text.clone());
     }
-    for (name, text) in yaml_files(&corpus_dir().join("regressions")) {
+    for (name, text) in yaml_files(&corpus_dir("kind").join("regressions")) {
         run(&format!("regression {name}"), text);
     }
     for _ in 0..1500 * scale() {
@@ -618,7 +579,7 @@ const EDGE_EXPECTATIONS: &[(&str, &str)] = &[
 #[test]
 fn edge_cases_have_their_outcome() {
     let dir = cwd();
-    let files = yaml_files(&corpus_dir().join("edge"));
+    let files = yaml_files(&corpus_dir("kind").join("edge"));
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let expected: Vec<&str> = EDGE_EXPECTATIONS.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, expected, "edge files and EDGE_EXPECTATIONS differ");
