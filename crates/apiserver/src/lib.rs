@@ -417,6 +417,8 @@ impl Server {
             // server from parsing every pod several times a second (110 pods: most of its
             // idle CPU). The node lifecycle check depends on time too and always runs.
             let mut settled: Option<u64> = None;
+            // The node lifecycle controller's memory of heartbeats (monotonic), across passes.
+            let node_health = Arc::new(std::sync::Mutex::new(nodelifecycle::NodeHealth::default()));
             loop {
                 tokio::select! {
                     // Every INTERVAL, and at once when a pod is created (the real scheduler
@@ -429,11 +431,16 @@ impl Server {
                     } => {
                         let st = sched_state.clone();
                         let last = settled.take();
+                        let health = node_health.clone();
                         let pass = move || -> std::result::Result<Option<u64>, error::ApiError> {
                             if publish_defaults {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
-                            nodelifecycle::check_once(&st, node_grace)?;
+                            nodelifecycle::check_once(
+                                &st,
+                                node_grace,
+                                &mut health.lock().unwrap_or_else(|p| p.into_inner()),
+                            )?;
                             let before = st.store.current_resource_version()?;
                             if last == Some(before) {
                                 return Ok(last);

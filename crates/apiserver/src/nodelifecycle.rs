@@ -1,14 +1,20 @@
 //! The node lifecycle controller (kube-controller-manager's `nodelifecycle` controller, reduced
 //! to health): a node whose heartbeat — its Lease in `kube-node-lease` or its Ready condition's
-//! `lastHeartbeatTime` — is older than the grace period gets every condition set to `Unknown`
-//! (`NodeStatusUnknown`, `Kubelet stopped posting node status.`) and the
+//! `lastHeartbeatTime` — has not changed for the grace period gets every condition set to
+//! `Unknown` (`NodeStatusUnknown`, `Kubelet stopped posting node status.`) and the
 //! `node.kubernetes.io/unreachable` taints (`NoSchedule` and `NoExecute`); once it posts again
 //! the taints are removed (the node agent rewrites its own conditions).
 //! See `pkg/controller/nodelifecycle/node_lifecycle_controller.go` `tryUpdateNodeHealth`.
+//!
+//! Staleness is judged as kube-controller-manager judges it: by when this controller last saw a
+//! heartbeat value change (its `nodeHealthMap` `probeTimestamp`, taken from Go's monotonic clock
+//! reading), never by comparing the heartbeat's wall-clock time with the wall clock. A jump of
+//! the machine's clock therefore neither makes a live node look silent nor a silent one live.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use armorlet_store::time::{now_rfc3339, now_unix, parse_rfc3339};
+use armorlet_store::time::now_rfc3339;
 use armorlet_store::{Gvr, ListOptions, WriteOptions};
 use serde_json::{json, Value};
 
@@ -23,9 +29,64 @@ pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 
 const CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 
-/// The newest heartbeat of `node` (unix seconds): Lease renewal, Ready heartbeat, or creation.
-fn heartbeat(state: &State, node: &Value) -> Option<i64> {
-    let name = node["metadata"]["name"].as_str()?;
+/// The heartbeats of one node as last seen, and when they last changed.
+#[derive(Debug)]
+struct Observed {
+    /// The Lease's `spec.renewTime`.
+    lease: Option<String>,
+    /// The Ready condition's `lastHeartbeatTime`.
+    ready: Option<String>,
+    /// When one of them last changed (or the node was first seen), on the monotonic clock.
+    probe: Instant,
+}
+
+/// The controller's memory of the nodes' heartbeats (kube-controller-manager's
+/// `nodeHealthMap`): kept across passes by the controller loop.
+#[derive(Debug, Default)]
+pub struct NodeHealth {
+    nodes: HashMap<String, Observed>,
+}
+
+impl NodeHealth {
+    /// Records what `node` shows now (`lease`: its Lease's renewTime); returns how long ago
+    /// (monotonic) its heartbeat last changed. A node seen for the first time counts as just
+    /// heard from ("Missing timestamp for Node %s. Assuming now as a timestamp.").
+    fn observe(
+        &mut self,
+        name: &str,
+        lease: Option<String>,
+        ready: Option<String>,
+        now: Instant,
+    ) -> Duration {
+        match self.nodes.get_mut(name) {
+            Some(o) => {
+                // Any change counts, forwards or backwards: a heartbeat written after the wall
+                // clock went back is still a heartbeat.
+                if o.lease != lease || o.ready != ready {
+                    o.lease = lease;
+                    o.ready = ready;
+                    o.probe = now;
+                }
+                now.saturating_duration_since(o.probe)
+            }
+            None => {
+                self.nodes.insert(
+                    name.to_owned(),
+                    Observed {
+                        lease,
+                        ready,
+                        probe: now,
+                    },
+                );
+                Duration::ZERO
+            }
+        }
+    }
+}
+
+/// The node's heartbeat values: its Lease's renewTime and its Ready lastHeartbeatTime.
+fn heartbeats(state: &State, node: &Value) -> (Option<String>, Option<String>) {
+    let name = node["metadata"]["name"].as_str().unwrap_or_default();
     let lease = state
         .store
         .get(
@@ -34,18 +95,14 @@ fn heartbeat(state: &State, node: &Value) -> Option<i64> {
             name,
         )
         .ok()
-        .and_then(|l| l["spec"]["renewTime"].as_str().and_then(parse_rfc3339));
+        .and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned));
     let ready = node["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["type"] == "Ready")
-        .filter_map(|c| c["lastHeartbeatTime"].as_str().and_then(parse_rfc3339))
-        .max();
-    let created = node["metadata"]["creationTimestamp"]
-        .as_str()
-        .and_then(parse_rfc3339);
-    [lease, ready, created].into_iter().flatten().max()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["lastHeartbeatTime"].as_str().map(str::to_owned));
+    (lease, ready)
 }
 
 fn ready_status(node: &Value) -> Option<&str> {
@@ -126,19 +183,25 @@ fn clear_taint(node: &mut Value) {
     }
 }
 
-/// One pass over the nodes.
-pub fn check_once(state: &State, grace: Duration) -> Result<(), ApiError> {
+/// One pass over the nodes; `health` is the controller's memory from the passes before.
+pub fn check_once(state: &State, grace: Duration, health: &mut NodeHealth) -> Result<(), ApiError> {
     let nodes = Gvr::new("", "v1", "nodes");
-    let now = now_unix();
-    for node in state
+    let now = Instant::now();
+    let listed = state
         .store
         .list(&nodes, None, &ListOptions::default())?
-        .items
-    {
+        .items;
+    health.nodes.retain(|name, _| {
+        listed
+            .iter()
+            .any(|n| n["metadata"]["name"].as_str() == Some(name.as_str()))
+    });
+    for node in listed {
         let Some(name) = node["metadata"]["name"].as_str().map(String::from) else {
             continue;
         };
-        let stale = heartbeat(state, &node).is_none_or(|hb| now - hb > grace.as_secs() as i64);
+        let (lease, ready) = heartbeats(state, &node);
+        let stale = health.observe(&name, lease, ready, now) > grace;
         let unknown = ready_status(&node) == Some("Unknown");
         let update: Option<fn(&mut Value)> = match (stale, unknown, has_unreachable_taint(&node)) {
             (true, false, _) | (true, true, false) => Some(mark_unknown),
@@ -179,5 +242,42 @@ mod tests {
         assert_eq!(node["spec"]["taints"].as_array().unwrap().len(), 2);
         clear_taint(&mut node);
         assert!(node["spec"].get("taints").is_none());
+    }
+
+    #[test]
+    fn staleness_is_monotonic_time_since_the_heartbeat_last_changed() {
+        let mut h = NodeHealth::default();
+        let t0 = Instant::now();
+        let hb = |s: &str| Some(s.to_owned());
+        // First sight: just heard from, whatever the heartbeat's wall-clock time says.
+        assert_eq!(
+            h.observe("n", hb("2020-01-01T00:00:00Z"), None, t0),
+            Duration::ZERO
+        );
+        let later = t0 + Duration::from_secs(30);
+        assert_eq!(
+            h.observe("n", hb("2020-01-01T00:00:00Z"), None, later),
+            Duration::from_secs(30)
+        );
+        // A renewal stamped an hour *earlier* (the wall clock went back) is still a renewal.
+        assert_eq!(
+            h.observe("n", hb("2019-12-31T23:00:10Z"), None, later),
+            Duration::ZERO
+        );
+        // A Ready heartbeat alone counts too.
+        let t2 = later + Duration::from_secs(50);
+        assert_eq!(
+            h.observe("n", hb("2019-12-31T23:00:10Z"), hb("x"), t2),
+            Duration::ZERO
+        );
+        assert_eq!(
+            h.observe(
+                "n",
+                hb("2019-12-31T23:00:10Z"),
+                hb("x"),
+                t2 + DEFAULT_GRACE * 2
+            ),
+            DEFAULT_GRACE * 2
+        );
     }
 }

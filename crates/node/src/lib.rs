@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// crun or runc.
     pub runtime: RuntimeKind,
+    /// Bound of every OCI runtime call but `exec` (the kubelet's `--runtime-request-timeout`).
+    pub runtime_request_timeout: std::time::Duration,
     /// The kubelet's `--root-dir` (seccomp profiles in `<root>/seccomp`).
     pub kubelet_root_dir: PathBuf,
     /// Where CRI logs go (`/var/log/pods`).
@@ -408,6 +410,7 @@ fn open_runtime(cfg: &NodeConfig) -> Result<Runtime, NodeError> {
         sandboxes_dir: node_dir.join("sandboxes"),
         monitor_exe,
         cgroup_parent: format!("/armorlet/{}", cfg.name),
+        request_timeout: cfg.runtime_request_timeout,
     })
     .map_err(|e| NodeError::Runtime(e.to_string()))
 }

@@ -522,15 +522,39 @@ impl Agent {
             return Ok(Outcome::Busy);
         };
         let id2 = id.clone();
-        let st = match self.blocking(move |rt| rt.container_status(&id2)).await {
+        let mut st = match self.blocking(move |rt| rt.container_status(&id2)).await {
             Ok(st) => st,
             Err(_) => {
                 self.slot(uid, &c.name).current = None;
                 return Ok(Outcome::Busy);
             }
         };
+        if st.state == ContainerState::Unknown {
+            // Its monitor died before recording its exit (or the runtime cannot tell): as
+            // containerd after a dead shim, the container is deleted and exit 137 recorded,
+            // then it is handled as any exited container. Until then nothing is started in
+            // its place: it may still run.
+            let id2 = id.clone();
+            let recovered = self
+                .blocking(move |rt| {
+                    rt.recover_lost_monitor(&id2)?;
+                    rt.container_status(&id2)
+                })
+                .await;
+            match recovered {
+                Ok(now) if now.state == ContainerState::Exited => st = now,
+                Ok(_) => return Ok(Outcome::Busy),
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "cannot clean up a container whose monitor died");
+                    return Ok(Outcome::Busy);
+                }
+            }
+        }
+        // A container whose `start` failed never started: the runtime deleted it and its
+        // monitor records that exit; what counts is the StartError recorded by `start`.
         let start_failed = self.slot(uid, &c.name).recorded_exit_of.as_deref() == Some(id.as_str())
-            && st.state == ContainerState::Created;
+            && st.started_at.is_none()
+            && matches!(st.state, ContainerState::Created | ContainerState::Exited);
         if st.state == ContainerState::Running {
             self.probe(pod, uid, c, &id).await;
             return Ok(Outcome::Busy);
@@ -1038,33 +1062,75 @@ impl Agent {
         self.spawn_teardown(uid, w, Duration::from_secs(grace), Some(pod.clone()));
     }
 
+    /// Stops and removes the pod's containers, then its network and sandbox, and deletes the
+    /// pod object (graceful deletion). A container the runtime fails to stop or remove is
+    /// retried every [`KILL_RETRY`] with a `FailedKillPod` event each time, as the kubelet's
+    /// pod worker retries `SyncTerminatingPod` (pkg/kubelet/kubelet.go, pod_workers.go
+    /// `backOffPeriod`): the pod object stays (Terminating) until nothing of it runs, so no
+    /// container is ever left running unaccounted.
     fn spawn_teardown(&self, uid: String, w: Worker, grace: Duration, pod: Option<Pod>) {
         let rt = self.runtime.clone();
         let client = self.client.clone();
         let done = self.done.clone();
         let network = self.network.clone();
+        let recorder = self.recorder.clone();
         tokio::spawn(async move {
-            let ids: Vec<String> = w
+            let mut left: Vec<(String, String)> = w
                 .slots
-                .values()
-                .flat_map(|s| s.current.iter().chain(s.previous.iter()).cloned())
+                .iter()
+                .flat_map(|(name, s)| {
+                    s.current
+                        .iter()
+                        .chain(s.previous.iter())
+                        .map(move |id| (id.clone(), name.clone()))
+                })
                 .collect();
+            loop {
+                let rt2 = rt.clone();
+                let batch = left.clone();
+                let failed = tokio::task::spawn_blocking(move || {
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = batch
+                            .iter()
+                            .map(|(id, name)| {
+                                let rt = &rt2;
+                                s.spawn(move || {
+                                    rt.stop_container(id, grace)
+                                        .and_then(|_| rt.remove_container(id))
+                                        .err()
+                                        .map(|e| (id.clone(), name.clone(), e.to_string()))
+                                })
+                            })
+                            .collect();
+                        handles
+                            .into_iter()
+                            .filter_map(|h| h.join().ok().flatten())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .await
+                .unwrap_or_default();
+                if failed.is_empty() {
+                    break;
+                }
+                let message = kill_pod_error(&failed);
+                tracing::warn!(pod = %uid, error = %message, "cannot kill the pod's containers; retrying");
+                if let Some(pod) = &pod {
+                    recorder
+                        .record(pod, None, WARNING, "FailedKillPod", &message)
+                        .await;
+                }
+                left = failed.into_iter().map(|(id, name, _)| (id, name)).collect();
+                tokio::time::sleep(KILL_RETRY).await;
+            }
             let uid2 = uid.clone();
+            let rt2 = rt.clone();
             let res = tokio::task::spawn_blocking(move || {
-                std::thread::scope(|s| {
-                    for id in &ids {
-                        let rt = &rt;
-                        s.spawn(move || {
-                            let _ = rt.stop_container(id, grace);
-                            let _ = rt.remove_container(id);
-                        });
-                    }
-                });
-                let netns = rt.config().sandboxes_dir.join(&uid2).join("net");
+                let netns = rt2.config().sandboxes_dir.join(&uid2).join("net");
                 if let Err(e) = network.detach(&uid2, &netns) {
                     tracing::warn!(pod = %uid2, error = %e, "cannot detach the pod network");
                 }
-                rt.remove_sandbox(&uid2)
+                rt2.remove_sandbox(&uid2)
             })
             .await;
             if let Ok(Err(e)) = res {
@@ -1077,6 +1143,28 @@ impl Agent {
                 d.insert(uid);
             }
         });
+    }
+}
+
+/// How often the termination of a pod whose containers the runtime failed to stop is retried:
+/// the kubelet pod worker's back-off after a failed sync (`backOffPeriod`, pkg/kubelet/kubelet.go).
+const KILL_RETRY: Duration = Duration::from_secs(10);
+
+/// The `FailedKillPod` event text: `error killing pod: ` and the kill results' aggregate
+/// (pkg/kubelet/kubelet.go `SyncTerminatingPod`; pkg/kubelet/container/sync_result.go
+/// `PodSyncResult.Error`: `failed to "KillContainer" for "NAME" with KillContainerError: "MSG"`,
+/// several joined as `[a, b]` by apimachinery's aggregate error).
+fn kill_pod_error(failed: &[(String, String, String)]) -> String {
+    let errs: Vec<String> = failed
+        .iter()
+        .map(|(_, name, msg)| {
+            format!("failed to \"KillContainer\" for \"{name}\" with KillContainerError: {msg:?}")
+        })
+        .collect();
+    if errs.len() == 1 {
+        format!("error killing pod: {}", errs[0])
+    } else {
+        format!("error killing pod: [{}]", errs.join(", "))
     }
 }
 
@@ -1189,4 +1277,30 @@ pub fn kubeconfig_ca(path: &std::path::Path) -> Vec<u8> {
                 .and_then(|f| std::fs::read(f).ok())
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_kill_pod_messages_aggregate_as_the_kubelets() {
+        let one = [(
+            "id1".to_owned(),
+            "c".to_owned(),
+            "kill failed: boom".to_owned(),
+        )];
+        assert_eq!(
+            kill_pod_error(&one),
+            r#"error killing pod: failed to "KillContainer" for "c" with KillContainerError: "kill failed: boom""#
+        );
+        let two = [
+            one[0].clone(),
+            ("id2".to_owned(), "d".to_owned(), "say \"x\"".to_owned()),
+        ];
+        assert_eq!(
+            kill_pod_error(&two),
+            r#"error killing pod: [failed to "KillContainer" for "c" with KillContainerError: "kill failed: boom", failed to "KillContainer" for "d" with KillContainerError: "say \"x\""]"#
+        );
+    }
 }

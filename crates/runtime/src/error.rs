@@ -35,6 +35,15 @@ pub enum RuntimeError {
         /// Its stderr.
         message: String,
     },
+    /// An OCI runtime call outlived the runtime request timeout; its process group was
+    /// killed. Shown as the kubelet shows a CRI call whose deadline passed.
+    #[error("{}", crate::invoke::DEADLINE_EXCEEDED)]
+    DeadlineExceeded {
+        /// The runtime subcommand.
+        command: String,
+        /// The timeout it outlived.
+        timeout: std::time::Duration,
+    },
     /// An I/O error on a path.
     #[error("{path}: {source}")]
     Io {
@@ -59,6 +68,24 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// The error of runtime subcommand `command` that failed with `e`.
+    pub(crate) fn call(
+        command: &str,
+        timeout: std::time::Duration,
+        e: crate::invoke::CallError,
+    ) -> Self {
+        match e {
+            crate::invoke::CallError::DeadlineExceeded => RuntimeError::DeadlineExceeded {
+                command: command.to_owned(),
+                timeout,
+            },
+            crate::invoke::CallError::Failed(message) => RuntimeError::Command {
+                command: command.to_owned(),
+                message,
+            },
+        }
+    }
+
     /// An I/O error on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         RuntimeError::Io {

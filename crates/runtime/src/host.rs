@@ -21,7 +21,7 @@ pub(crate) fn new_runtime(cfg: RuntimeConfig) -> Result<Runtime, RuntimeError> {
             RuntimeError::Binary(format!("{} not found on PATH", cfg.kind.name()))
         })?,
     };
-    let version = read_version(cfg.kind, &binary)?;
+    let version = read_version(cfg.kind, &binary, cfg.request_timeout)?;
     if cfg.kind == RuntimeKind::Crun {
         prepare_hybrid_cgroups_for_crun()?;
     }
@@ -51,9 +51,21 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// `crun://1.8.1` from `crun version 1.8.1`; build metadata (`+ds1`) dropped.
-fn read_version(kind: RuntimeKind, binary: &Path) -> Result<String, RuntimeError> {
-    let out = util::run(Command::new(binary).arg("--version"))
-        .map_err(|e| RuntimeError::Binary(format!("{}: {e}", binary.display())))?;
+fn read_version(
+    kind: RuntimeKind,
+    binary: &Path,
+    timeout: std::time::Duration,
+) -> Result<String, RuntimeError> {
+    let out = crate::invoke::call(Command::new(binary).arg("--version"), "--version", timeout)
+        .map_err(|e| {
+            let e = match e {
+                crate::invoke::CallError::Failed(m) => m,
+                crate::invoke::CallError::DeadlineExceeded => {
+                    format!("--version: {}", crate::invoke::DEADLINE_EXCEEDED)
+                }
+            };
+            RuntimeError::Binary(format!("{}: {e}", binary.display()))
+        })?;
     parse_version(kind, &out).ok_or_else(|| {
         RuntimeError::Binary(format!(
             "{}: unexpected --version output {:?}",

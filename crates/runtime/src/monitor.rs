@@ -40,16 +40,36 @@ pub(crate) struct MonitorConfig {
     /// crun or runc (what a recording cannot observe differs).
     #[serde(default = "crun")]
     pub kind: RuntimeKind,
+    /// The runtime request timeout bounding `create`, in milliseconds (absent: the default).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
+
+impl MonitorConfig {
+    /// The bound of the runtime's `create`.
+    fn timeout(&self) -> Duration {
+        self.timeout_ms.map_or(
+            crate::invoke::DEFAULT_REQUEST_TIMEOUT,
+            Duration::from_millis,
+        )
+    }
+}
+
+/// How much longer than the request timeout the agent waits for the monitor's report: the
+/// monitor bounds `create` itself; this only catches a monitor that hangs elsewhere.
+const REPORT_GRACE: Duration = Duration::from_secs(30);
 
 fn crun() -> RuntimeKind {
     RuntimeKind::Crun
 }
 
 /// The monitor's one-line report to `create_container`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct CreateReport {
     error: Option<String>,
+    /// `create` outlived the runtime request timeout.
+    #[serde(default)]
+    timed_out: bool,
 }
 
 /// Prepares the directory and bundle, spawns the monitor and waits for the
@@ -87,6 +107,7 @@ fn prepare_and_spawn(
             binary: rt.binary.clone(),
             state_root: rt.cfg.state_root.clone(),
             kind: rt.cfg.kind,
+            timeout_ms: Some(rt.cfg.request_timeout.as_millis().min(u64::MAX as u128) as u64),
         },
     )?;
     let rootfs = crate::rootfs::prepare(dir, &spec.image_root)?;
@@ -115,20 +136,60 @@ fn spawn_monitor(rt: &Runtime, dir: &Path) -> Result<(), RuntimeError> {
         .spawn()
         .map_err(|e| RuntimeError::io(&rt.cfg.monitor_exe, e))?;
     let mut line = String::new();
+    let mut reported = true;
     if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
+        reported = readable_within(&out, rt.cfg.request_timeout + REPORT_GRACE);
+        if reported {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
     }
     let _ = child.wait();
+    if !reported {
+        // The monitor itself hangs: it is killed; the caller removes the container.
+        kill_monitor(dir);
+        return Err(RuntimeError::DeadlineExceeded {
+            command: "create".into(),
+            timeout: rt.cfg.request_timeout,
+        });
+    }
     match serde_json::from_str::<CreateReport>(line.trim()) {
-        Ok(CreateReport { error: None }) => Ok(()),
+        Ok(CreateReport {
+            timed_out: true, ..
+        }) => Err(RuntimeError::DeadlineExceeded {
+            command: "create".into(),
+            timeout: rt.cfg.request_timeout,
+        }),
+        Ok(CreateReport { error: None, .. }) => Ok(()),
         Ok(CreateReport {
             error: Some(message),
+            ..
         }) => Err(RuntimeError::Create { message }),
         Err(_) => {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             Err(RuntimeError::Create {
                 message: format!("container monitor failed: {}", log.trim()),
             })
+        }
+    }
+}
+
+/// Whether `fd` becomes readable (or reaches end of file) within `timeout`.
+fn readable_within(fd: &impl std::os::fd::AsFd, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return true,
         }
     }
 }
@@ -146,6 +207,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
         -1 => {
             report(&CreateReport {
                 error: Some(format!("fork: {}", std::io::Error::last_os_error())),
+                ..Default::default()
             });
             1
         }
@@ -156,6 +218,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
                 Err(e) => {
                     eprintln!("monitor: {e}");
                     report(&CreateReport {
+                        timed_out: matches!(e, RuntimeError::DeadlineExceeded { .. }),
                         error: Some(e.to_string()),
                     });
                     1
@@ -231,14 +294,18 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
     if let Some(file) = &spec.record_seccomp {
         crate::record::start(&spec.id, &dir, file, cfg.kind)?;
     }
-    let mut child = cmd.spawn().map_err(|e| RuntimeError::io(&cfg.binary, e))?;
+    // `create` runs in its own process group under the request timeout: when it hangs, the
+    // group (the runtime and a half-created container's init with it) is killed.
+    let deadline = std::time::Instant::now() + cfg.timeout();
+    let mut child = crate::invoke::spawn_in_own_group(&mut cmd)
+        .map_err(|e| RuntimeError::io(&cfg.binary, e))?;
     drop(cmd);
     let copiers = match io {
         Io::Pipes(out, err) => vec![
             copier(&log, out, Stream::Stdout),
             copier(&log, err, Stream::Stderr),
         ],
-        Io::Tty(listener) => match receive_console(&listener, &mut child) {
+        Io::Tty(listener) => match receive_console(&listener, &mut child, deadline) {
             Some(master) => {
                 let master = File::from(master);
                 if spec.process.stdin {
@@ -249,13 +316,39 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
             None => Vec::new(),
         },
     };
-    let exit = child.wait().map_err(|e| RuntimeError::io(&cfg.binary, e))?;
+    let waited = crate::invoke::wait_until(&mut child, deadline);
     let _ = std::fs::remove_file(CONSOLE_SOCKET);
-    if !exit.success() {
-        let message = runtime_error(&dir.join("runtime.log"))
-            .unwrap_or_else(|| format!("{} create exited with {exit}", cfg.binary.display()));
-        copiers.into_iter().for_each(|c| drop(c.join()));
-        return Err(RuntimeError::Create { message });
+    let failure = match waited {
+        Ok(Some(exit)) if exit.success() => None,
+        Ok(Some(exit)) => Some(RuntimeError::Create {
+            message: runtime_error(&dir.join("runtime.log"))
+                .unwrap_or_else(|| format!("{} create exited with {exit}", cfg.binary.display())),
+        }),
+        Ok(None) => {
+            crate::invoke::kill_group(&mut child);
+            Some(RuntimeError::DeadlineExceeded {
+                command: "create".into(),
+                timeout: cfg.timeout(),
+            })
+        }
+        Err(e) => {
+            crate::invoke::kill_group(&mut child);
+            Some(RuntimeError::io(&cfg.binary, e))
+        }
+    };
+    if let Some(e) = failure {
+        // What the runtime wrote to the container's output is logged, but the copiers are
+        // waited for briefly only: a container the runtime half created (its init waiting for
+        // `start`) holds the output pipes open until the agent deletes it.
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while copiers.iter().any(|c| !c.is_finished()) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(copiers);
+        if spec.record_seccomp.is_some() {
+            let _ = std::fs::remove_file(crate::record::socket_path(&spec.id));
+        }
+        return Err(e);
     }
     let pid = read_pid(&dir.join("init.pid"))?;
     let cgroup = cgroup_rel(&dir);
@@ -264,16 +357,22 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
         st.pid = Some(pid);
         st.created_at = Some(status::now_ns());
     })?;
-    report(&CreateReport { error: None });
+    report(&CreateReport::default());
     let code = reap_until(pid);
-    copiers.into_iter().for_each(|c| drop(c.join()));
     let oom = oom_kills(&cgroup) > oom_before;
+    // The exit status is recorded at once, before the output is drained (a process outside
+    // the container may hold the output pipes open): a monitor that dies while draining does
+    // not take the exit code with it. The exit counts as done once drained (`finished_at`).
     status::update(&dir, |st| {
-        st.finished_at = Some(status::now_ns());
+        st.exited_at = Some(status::now_ns());
         st.exit_code = code;
         if oom {
             st.reason = Some("OOMKilled".into());
         }
+    })?;
+    copiers.into_iter().for_each(|c| drop(c.join()));
+    status::update(&dir, |st| {
+        st.finished_at = Some(status::now_ns());
         if code.is_none() {
             st.message = Some("the exit status of the container's process was lost".into());
         }
@@ -339,8 +438,12 @@ fn copier(log: &crilog::Writer, from: File, stream: Stream) -> std::thread::Join
 }
 
 /// Waits for the runtime to connect to the console socket and send the pty
-/// master; gives up when the runtime exits first.
-fn receive_console(listener: &UnixListener, child: &mut std::process::Child) -> Option<OwnedFd> {
+/// master; gives up when the runtime exits first or `deadline` passes.
+fn receive_console(
+    listener: &UnixListener,
+    child: &mut std::process::Child,
+    deadline: std::time::Instant,
+) -> Option<OwnedFd> {
     listener.set_nonblocking(true).ok()?;
     loop {
         match listener.accept() {
@@ -349,7 +452,8 @@ fn receive_console(listener: &UnixListener, child: &mut std::process::Child) -> 
                 return crate::exec::recv_fd(&stream).ok();
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if matches!(child.try_wait(), Ok(Some(_))) {
+                if matches!(child.try_wait(), Ok(Some(_))) || std::time::Instant::now() >= deadline
+                {
                     return None;
                 }
                 std::thread::sleep(Duration::from_millis(5));

@@ -58,7 +58,8 @@ impl Runtime {
         crate::monitor::create_container(self, spec)
     }
 
-    /// Runs the OCI runtime's `start`.
+    /// Runs the OCI runtime's `start`; when it fails, the container is deleted from the runtime
+    /// (its directory stays for status and logs).
     pub fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
         crate::status::start_container(self, id)
     }
@@ -68,14 +69,25 @@ impl Runtime {
         crate::status::container_status(self, id)
     }
 
-    /// SIGTERM, wait up to `grace`, then SIGKILL; idempotent.
+    /// SIGTERM, wait up to `grace`, then SIGKILL; idempotent. An error when the runtime fails
+    /// to signal a container that may still run.
     pub fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
         crate::status::stop_container(self, id, grace)
     }
 
-    /// Runtime `delete --force`, unmounts the rootfs, removes the directory; idempotent.
+    /// Runtime `delete --force`, unmounts the rootfs, removes the directory; idempotent. An
+    /// error (and the directory kept) when the runtime fails to delete a container it holds.
     pub fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         crate::status::remove_container(self, id)
+    }
+
+    /// Cleans up after container `id`'s monitor died without recording its exit, as containerd
+    /// does after a task's shim died: the container is deleted from the OCI runtime (its
+    /// processes killed) and exit code 137 is recorded. Returns whether it recorded an exit;
+    /// a recorded exit is never replaced, and a container that cannot be deleted is an error
+    /// (it may still run).
+    pub fn recover_lost_monitor(&self, id: &str) -> Result<bool, RuntimeError> {
+        crate::status::recover_lost_monitor(self, id)
     }
 
     /// The containers on disk (for adoption after a restart).
@@ -92,6 +104,24 @@ impl Runtime {
     pub(crate) fn container_dir(&self, id: &str) -> Result<PathBuf, RuntimeError> {
         crate::util::check_id(id)?;
         Ok(self.cfg.containers_dir.join(id))
+    }
+
+    /// Runs `<runtime> --root R ARGS` under the request timeout: its stdout, or why it failed.
+    pub(crate) fn call(&self, args: &[&str]) -> Result<String, crate::invoke::CallError> {
+        let what = args.first().copied().unwrap_or_default();
+        crate::invoke::call(self.command().args(args), what, self.cfg.request_timeout)
+    }
+
+    /// The error of a failed [`Runtime::call`] of subcommand `command`.
+    pub(crate) fn call_error(&self, command: &str, e: crate::invoke::CallError) -> RuntimeError {
+        RuntimeError::call(command, self.cfg.request_timeout, e)
+    }
+
+    /// Whether the OCI runtime holds state for container `id` (crun keeps `<root>/<id>/status`,
+    /// runc `<root>/<id>/state.json`): a container it cannot delete while this holds may still
+    /// run, so its removal must not be reported done.
+    pub(crate) fn runtime_knows(&self, id: &str) -> bool {
+        self.cfg.state_root.join(id).exists()
     }
 
     /// A `Command` for the OCI runtime with `--root` set.

@@ -18,8 +18,12 @@ pub(crate) struct StatusFile {
     pub created_at: Option<u64>,
     /// When `start` finished.
     pub started_at: Option<u64>,
-    /// When the init process exited.
+    /// When the init process exited and its output was drained (the exit is final).
     pub finished_at: Option<u64>,
+    /// When the monitor reaped the init process (its exit code is recorded then, before the
+    /// output is drained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited_at: Option<u64>,
     /// Exit code (128+signal when killed).
     pub exit_code: Option<i32>,
     /// `OOMKilled`.
@@ -68,33 +72,66 @@ pub(crate) fn read_spec(dir: &Path) -> Result<ContainerSpec, RuntimeError> {
 }
 
 /// `<runtime> start <id>`; records the start time.
+///
+/// When `start` fails (or times out) the container is deleted from the runtime at once, as
+/// containerd's CRI `StartContainer` deletes the task it could not start
+/// (pkg/cri/server/container_start.go): nothing of it is left created or running, and its
+/// directory stays for its status and logs. The monitor then records the exit of its init.
 pub(crate) fn start_container(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
     let dir = rt.container_dir(id)?;
     read_spec(&dir)?;
-    util::run(rt.command().args(["start", id]))
-        .map_err(|message| RuntimeError::Start { message })?;
+    if let Err(e) = rt.call(&["start", id]) {
+        let err = match e {
+            crate::invoke::CallError::Failed(message) => RuntimeError::Start { message },
+            timeout => rt.call_error("start", timeout),
+        };
+        if let Err(cleanup) = rt.call(&["delete", "--force", id]) {
+            tracing::warn!(container = %id, error = %rt.call_error("delete", cleanup), "cannot delete a container whose start failed");
+        } else {
+            wait_finished(&dir, Duration::from_secs(10));
+        }
+        return Err(err);
+    }
     update(&dir, |st| {
         let now = now_ns();
         st.started_at = Some(st.finished_at.map_or(now, |f| f.min(now)));
     })
 }
 
-/// The runtime's view: `created`, `running`, `stopped`, `paused`, or None if unknown to it.
-fn runtime_state(rt: &Runtime, id: &str) -> Option<String> {
-    let out = util::run(rt.command().args(["state", id])).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-    v["status"].as_str().map(str::to_string)
+/// The runtime's view: `created`, `running`, `stopped`, `paused`; `None` when the runtime has
+/// no such container; an error when it cannot tell (the call failed or timed out).
+fn runtime_state(rt: &Runtime, id: &str) -> Result<Option<String>, RuntimeError> {
+    match rt.call(&["state", id]) {
+        Ok(out) => {
+            let v: serde_json::Value =
+                serde_json::from_str(&out).map_err(|e| RuntimeError::Command {
+                    command: "state".into(),
+                    message: format!("unexpected output: {e}"),
+                })?;
+            Ok(v["status"].as_str().map(str::to_string))
+        }
+        Err(_) if !rt.runtime_knows(id) => Ok(None),
+        Err(e) => Err(rt.call_error("state", e)),
+    }
 }
+
+/// The status message of a container whose monitor died before recording its exit.
+pub(crate) const MONITOR_LOST: &str = "the container's monitor exited without recording its exit";
 
 /// Status from `status.json` and the runtime's `state`.
 pub(crate) fn container_status(rt: &Runtime, id: &str) -> Result<ContainerStatus, RuntimeError> {
     let dir = rt.container_dir(id)?;
     let spec = read_spec(&dir)?;
+    // The monitor first, then its record: a monitor that recorded the exit and then exited
+    // is seen with its record, never as a monitor lost before recording.
+    let monitor_alive = crate::monitor::monitor_alive(&dir);
     let st = read(&dir);
     let (state, message) = if st.finished_at.is_some() {
         (ContainerState::Exited, st.message.clone())
+    } else if monitor_alive {
+        live_state(rt, id, &st)
     } else {
-        live_state(rt, id, &dir, &st)
+        (ContainerState::Unknown, Some(MONITOR_LOST.into()))
     };
     Ok(ContainerStatus {
         id: id.to_string(),
@@ -114,31 +151,91 @@ pub(crate) fn container_status(rt: &Runtime, id: &str) -> Result<ContainerStatus
     })
 }
 
-/// The state of a container whose exit is not recorded yet.
-fn live_state(
-    rt: &Runtime,
-    id: &str,
-    dir: &Path,
-    st: &StatusFile,
-) -> (ContainerState, Option<String>) {
+/// The state of a container whose monitor lives and has not recorded an exit yet.
+fn live_state(rt: &Runtime, id: &str, st: &StatusFile) -> (ContainerState, Option<String>) {
     // A started container whose monitor lives is running: the monitor records the exit (after
     // draining the output), so `status.json` says when that changes. Asking the runtime
     // (`<runtime> state`: a process per container and per sync) is left to the other cases.
-    let monitor_alive = crate::monitor::monitor_alive(dir);
-    if monitor_alive && st.started_at.is_some() {
+    if st.started_at.is_some() {
         return (ContainerState::Running, None);
     }
-    match runtime_state(rt, id).as_deref() {
-        Some("created") => (ContainerState::Created, None),
-        Some("running" | "paused") => (ContainerState::Running, None),
+    match runtime_state(rt, id) {
+        Ok(Some(s)) if s == "created" => (ContainerState::Created, None),
+        Ok(Some(s)) if s == "running" || s == "paused" => (ContainerState::Running, None),
         // Exited, but the monitor is still draining the output: not done yet.
-        Some("stopped") if monitor_alive => (ContainerState::Running, None),
-        _ if monitor_alive && st.created_at.is_none() => (ContainerState::Created, None),
-        _ => (
+        Ok(Some(s)) if s == "stopped" => (ContainerState::Running, None),
+        // Still being created.
+        _ if st.created_at.is_none() => (ContainerState::Created, None),
+        Ok(_) => (
             ContainerState::Unknown,
-            Some("the container's monitor exited without recording its exit".into()),
+            Some("the OCI runtime does not know the container".into()),
         ),
+        Err(e) => (ContainerState::Unknown, Some(e.to_string())),
     }
+}
+
+/// What the agent does about a container whose monitor died before recording its exit:
+/// what containerd does when a task's shim dies (core/runtime/v2/shim.go
+/// `cleanupAfterDeadShim`). It runs the shim's `delete`, which for runc is `runc delete
+/// --force` (the container's processes are SIGKILLed and its state removed) and reports exit
+/// status 128+SIGKILL (cmd/containerd-shim-runc-v2/manager/manager_linux.go `Stop`), then
+/// publishes that exit; the kubelet sees the container exited and restarts it per the pod's
+/// restartPolicy. Here: `<runtime> delete --force`, then exit code 137 with a message saying
+/// the monitor died. Returns whether it recorded an exit (false: the monitor lives, or the exit
+/// was recorded already and is kept). An error (the runtime cannot delete the container)
+/// records nothing: the container may still run, and is not replaced while it might.
+pub(crate) fn recover_lost_monitor(rt: &Runtime, id: &str) -> Result<bool, RuntimeError> {
+    let dir = rt.container_dir(id)?;
+    read_spec(&dir)?;
+    if crate::monitor::monitor_alive(&dir) || read(&dir).finished_at.is_some() {
+        return Ok(false);
+    }
+    let st = read(&dir);
+    if let Some(exited_at) = st.exited_at {
+        // The monitor recorded the exit, then died while draining the output: the process is
+        // gone and its exit code is kept; only the runtime's state is left to remove.
+        let _ = rt.call(&["delete", "--force", id]);
+        let mut recorded = false;
+        update(&dir, |st| {
+            if st.finished_at.is_none() {
+                recorded = true;
+                st.finished_at = Some(exited_at);
+                st.message = Some(
+                    "the container's monitor died after recording its exit; its last output may be missing from the log"
+                        .into(),
+                );
+            }
+        })?;
+        return Ok(recorded);
+    }
+    let was_running = matches!(
+        runtime_state(rt, id),
+        Ok(Some(s)) if s == "running" || s == "paused" || s == "created"
+    );
+    if let Err(e) = rt.call(&["delete", "--force", id]) {
+        if rt.runtime_knows(id) {
+            return Err(rt.call_error("delete", e));
+        }
+    }
+    let mut recorded = false;
+    update(&dir, |st| {
+        if st.finished_at.is_some() || st.exited_at.is_some() {
+            return;
+        }
+        recorded = true;
+        st.finished_at = Some(now_ns());
+        st.exit_code = Some(128 + libc::SIGKILL);
+        st.message = Some(if was_running {
+            "the container's monitor died; the container was killed".into()
+        } else {
+            "the container's monitor died; the exit status of the container's process was lost"
+                .into()
+        });
+    })?;
+    if recorded {
+        tracing::warn!(container = %id, was_running, "container monitor died: container deleted, exit 137 recorded");
+    }
+    Ok(recorded)
 }
 
 /// Waits until the monitor recorded the exit, or `timeout` passed.
@@ -155,17 +252,40 @@ fn wait_finished(dir: &Path, timeout: Duration) -> bool {
     }
 }
 
-/// SIGTERM, wait up to `grace`, SIGKILL, wait for the monitor's record.
+/// Whether the container is known to have exited: its exit is recorded, or the runtime says
+/// it stopped or has no such container.
+fn exited(rt: &Runtime, id: &str, dir: &Path) -> bool {
+    read(dir).finished_at.is_some()
+        || match runtime_state(rt, id) {
+            Ok(None) => true,
+            Ok(Some(s)) => s == "stopped",
+            Err(_) => false,
+        }
+}
+
+/// SIGTERM, wait up to `grace`, SIGKILL, wait for the monitor's record. A signal the runtime
+/// fails to deliver to a container that may still run is an error at once (the kubelet's
+/// `KillContainerError`); the caller retries.
 pub(crate) fn stop_container(rt: &Runtime, id: &str, grace: Duration) -> Result<(), RuntimeError> {
     let dir = rt.container_dir(id)?;
     if !dir.join("spec.json").exists() || read(&dir).finished_at.is_some() {
         return Ok(());
     }
-    let _ = util::run(rt.command().args(["kill", id, "TERM"]));
+    if !crate::monitor::monitor_alive(&dir) {
+        // Nobody would record the exit: delete it as a container whose monitor died.
+        return recover_lost_monitor(rt, id).map(|_| ());
+    }
+    let signal = |sig: &str| -> Result<(), RuntimeError> {
+        match rt.call(&["kill", id, sig]) {
+            Err(e) if !exited(rt, id, &dir) => Err(rt.call_error("kill", e)),
+            _ => Ok(()),
+        }
+    };
+    signal("TERM")?;
     if wait_finished(&dir, grace) {
         return Ok(());
     }
-    let _ = util::run(rt.command().args(["kill", id, "KILL"]));
+    signal("KILL")?;
     if wait_finished(&dir, Duration::from_secs(30)) {
         Ok(())
     } else {
@@ -176,19 +296,18 @@ pub(crate) fn stop_container(rt: &Runtime, id: &str, grace: Duration) -> Result<
     }
 }
 
-/// `delete --force`, waits for the monitor, unmounts, removes the directory.
+/// `delete --force`, waits for the monitor, unmounts, removes the directory. A container the
+/// runtime fails to delete while it still holds its state is an error (it may still run), and
+/// its directory is kept.
 pub(crate) fn remove_container(rt: &Runtime, id: &str) -> Result<(), RuntimeError> {
     let dir = rt.container_dir(id)?;
     if !dir.exists() {
         return Ok(());
     }
     let spec = read_spec(&dir).ok();
-    if let Err(message) = util::run(rt.command().args(["delete", "--force", id])) {
-        if runtime_state(rt, id).is_some() {
-            return Err(RuntimeError::Command {
-                command: "delete".into(),
-                message,
-            });
+    if let Err(e) = rt.call(&["delete", "--force", id]) {
+        if rt.runtime_knows(id) {
+            return Err(rt.call_error("delete", e));
         }
     }
     if !wait_finished(&dir, Duration::from_secs(10)) {

@@ -42,6 +42,10 @@ pub struct RuntimeConfig {
     pub monitor_exe: PathBuf,
     /// Parent of the pods' cgroups (cgroupfs paths), e.g. `/armorlet/N`.
     pub cgroup_parent: String,
+    /// Bound of each OCI runtime call but `exec` (the kubelet's `--runtime-request-timeout`,
+    /// [`crate::DEFAULT_REQUEST_TIMEOUT`] by default): a call that outlives it is killed with
+    /// its process group and fails with [`crate::RuntimeError::DeadlineExceeded`].
+    pub request_timeout: std::time::Duration,
 }
 
 /// What a pod sandbox is made from.

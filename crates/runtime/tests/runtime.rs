@@ -56,6 +56,7 @@ fn config(root: &Path, kind: RuntimeKind) -> RuntimeConfig {
             "/armorlet-test/{}",
             root.file_name().unwrap().to_string_lossy()
         ),
+        request_timeout: DEFAULT_REQUEST_TIMEOUT,
     }
 }
 
@@ -327,9 +328,65 @@ fn violation_profile(kind: RuntimeKind) {
             eprintln!("{kind:?} violation.json status: {st:?}");
             assert_ne!(st.exit_code, Some(0));
             assert!(e.log(&s).is_empty());
+            // The failed start deleted it from the runtime (as containerd deletes the task).
+            assert!(!e.root.join("runtime").join(&s.id).exists());
             e.rt.remove_container(&s.id).unwrap();
         }
     }
+}
+
+/// The monitor of a running container is SIGKILLed: the container is not left running
+/// unmonitored; recovery deletes it and records exit 137 (containerd after a dead shim), once.
+fn dead_monitor_is_recovered(kind: RuntimeKind) {
+    let e = env(kind);
+    e.sandbox("pod1");
+    let s = e.spec("pod1", &["sleep", "1000"]);
+    e.rt.create_container(&s).unwrap();
+    e.rt.start_container(&s.id).unwrap();
+    e.wait_running(&s.id);
+    let dir = e.root.join("containers").join(&s.id);
+    let monitor: i32 = std::fs::read_to_string(dir.join("monitor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let init = e.rt.container_status(&s.id).unwrap().pid.unwrap();
+    // SAFETY: kill(2) on the monitor we just read.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let st = loop {
+        let st = e.rt.container_status(&s.id).unwrap();
+        if st.state != ContainerState::Running {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "still Running without a monitor");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(st.state, ContainerState::Unknown, "{st:?}");
+    assert!(e.rt.recover_lost_monitor(&s.id).unwrap());
+    assert!(!e.rt.recover_lost_monitor(&s.id).unwrap(), "recorded twice");
+    let st = e.rt.container_status(&s.id).unwrap();
+    assert_eq!(
+        (st.state, st.exit_code),
+        (ContainerState::Exited, Some(137))
+    );
+    assert_eq!(
+        st.message.as_deref(),
+        Some("the container's monitor died; the container was killed")
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z'),
+        "the container's init still runs: {stat}"
+    );
+    assert!(!e.root.join("runtime").join(&s.id).exists());
+    e.rt.remove_container(&s.id).unwrap();
 }
 
 fn audit_profile(kind: RuntimeKind) {
@@ -814,6 +871,7 @@ macro_rules! for_runtimes {
 }
 
 for_runtimes!(
+    dead_monitor_is_recovered,
     output_and_exit_codes,
     violation_profile,
     audit_profile,

@@ -20,6 +20,12 @@ pub struct AgentFlags {
     /// OCI runtime that runs the containers.
     #[arg(long, default_value = "crun", value_parser = parse_runtime)]
     pub runtime: RuntimeKind,
+    /// Timeout of all runtime requests except long running request - exec (the kubelet's
+    /// flag, a Go duration such as `2m0s` or `30s`). When timeout exceeded, the call is killed,
+    /// the container gets the error `context deadline exceeded`, and the call is retried later
+    /// with back-off.
+    #[arg(long, default_value = "2m0s", value_name = "DURATION", value_parser = parse_request_timeout)]
+    pub runtime_request_timeout: std::time::Duration,
     /// The kubelet's root directory; Localhost seccomp profiles are read from `<dir>/seccomp`.
     #[arg(long, default_value = "/var/lib/kubelet")]
     pub kubelet_root_dir: PathBuf,
@@ -103,6 +109,55 @@ fn parse_landlock_mode(s: &str) -> Result<bool, String> {
             "invalid --apparmor-landlock value {other:?}: expected exact or approximate"
         )),
     }
+}
+
+/// `--runtime-request-timeout`: a positive Go duration.
+fn parse_request_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_go_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: the timeout must be greater than 0"));
+    }
+    Ok(d)
+}
+
+/// A duration as Go's `time.ParseDuration` reads it (the kubelet's duration flags): decimal
+/// numbers with units `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, e.g. `2m0s`, `1.5h`, `300ms`;
+/// `0` alone. Negative durations are refused.
+fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?}: expected e.g. 2m0s, 30s or 500ms");
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += number * nanos_per;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_nanos(total as u64))
 }
 
 fn parse_runtime(s: &str) -> Result<RuntimeKind, String> {
@@ -192,6 +247,7 @@ impl AgentFlags {
             kubeconfig,
             data_dir,
             runtime: self.runtime,
+            runtime_request_timeout: self.runtime_request_timeout,
             kubelet_root_dir: self.kubelet_root_dir.clone(),
             pod_log_dir: self.pod_log_dir.clone(),
             settings: NodeSettings {
@@ -506,6 +562,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_request_timeouts_are_go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_request_timeout("2m0s"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_request_timeout("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_request_timeout("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_request_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            parse_request_timeout("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(parse_request_timeout("10us"), Ok(Duration::from_micros(10)));
+        for bad in ["", "2", "2x", "-1s", "s", "1..2s", "0"] {
+            let err = parse_request_timeout(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+        assert!(parse_request_timeout("0s")
+            .unwrap_err()
+            .contains("must be greater than 0"));
+    }
 
     #[test]
     fn parses_feature_gates() {

@@ -65,6 +65,9 @@ pub struct Cluster {
     pub cwd: Option<PathBuf>,
     /// Nodes `start` waits for.
     pub nodes: Vec<String>,
+    /// Extra environment of `armorlet up` (e.g. a `PATH` whose `crun` is a fault-injecting
+    /// wrapper).
+    pub env: Vec<(String, String)>,
     up: Option<Child>,
 }
 
@@ -93,6 +96,15 @@ impl Cluster {
         Cluster::with_args("crun", &args)
     }
 
+    /// A cluster whose `armorlet up` runs with `env` added to its environment.
+    pub fn with_env(runtime: &'static str, extra: &[&str], env: &[(&str, &str)]) -> Cluster {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Cluster::started_with(runtime, extra, None, vec![hostname()], env)
+    }
+
     /// A cluster of the named nodes (`--nodes N` in `extra`: the hostname, `<hostname>-2`...).
     pub fn with_node_names(runtime: &'static str, extra: &[&str], nodes: &[String]) -> Cluster {
         Cluster::started(runtime, extra, None, nodes.to_vec())
@@ -109,6 +121,16 @@ impl Cluster {
         extra: &[&str],
         cwd: Option<PathBuf>,
         nodes: Vec<String>,
+    ) -> Cluster {
+        Cluster::started_with(runtime, extra, cwd, nodes, Vec::new())
+    }
+
+    fn started_with(
+        runtime: &'static str,
+        extra: &[&str],
+        cwd: Option<PathBuf>,
+        nodes: Vec<String>,
+        env: Vec<(String, String)>,
     ) -> Cluster {
         require_root();
         let dir = tempfile::tempdir().unwrap();
@@ -160,6 +182,7 @@ impl Cluster {
             ),
             cwd,
             nodes,
+            env,
             up: None,
         };
         c.start();
@@ -188,6 +211,7 @@ impl Cluster {
         if let Some(cwd) = &self.cwd {
             cmd.current_dir(cwd);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
         if !self.extra.iter().any(|a| a == "--config") {
             cmd.arg("--kubelet-root-dir")
