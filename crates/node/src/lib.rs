@@ -156,7 +156,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         armorlet_images::ImageStore::open(&cfg.data_dir.join("images"))
             .map_err(|e| NodeError::Images(e.to_string()))?,
     );
-    let apparmor = Arc::new(start_apparmor(&cfg)?);
+    let apparmor = Arc::new(start_apparmor(&cfg, &runtime)?);
     // `--apparmor-profiles-dir`: loaded before the node registers, then kept in step every
     // second.
     let apparmor_node = apparmor.clone();
@@ -294,8 +294,14 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
 /// Detects the AppArmor backend, prepares it and loads `--apparmor-profiles-dir`.
 /// A profile that fails to load is logged and skipped: pods asking for it are
 /// then blocked or fail as for any profile that is not loaded (fail closed).
-fn start_apparmor(cfg: &NodeConfig) -> Result<armorlet_landlock::AppArmorNode, NodeError> {
-    let node = armorlet_landlock::AppArmorNode::new(cfg.apparmor.clone())
+/// The kernel backend is used only when the OCI runtime can apply AppArmor profiles.
+fn start_apparmor(
+    cfg: &NodeConfig,
+    runtime: &Runtime,
+) -> Result<armorlet_landlock::AppArmorNode, NodeError> {
+    let mut apparmor = cfg.apparmor.clone();
+    apparmor.runtime_apparmor = runtime.apparmor_support();
+    let node = armorlet_landlock::AppArmorNode::new(apparmor)
         .map_err(|e| NodeError::AppArmor(e.to_string()))?;
     node.start()
         .map_err(|e| NodeError::AppArmor(e.to_string()))?;

@@ -65,6 +65,9 @@ pub struct Cluster {
     pub cwd: Option<PathBuf>,
     /// Nodes `start` waits for.
     pub nodes: Vec<String>,
+    /// A program (and its arguments) `armorlet up` is started through, e.g. the confine
+    /// helper with a plan that takes a kernel feature away.
+    pub wrapper: Vec<std::ffi::OsString>,
     up: Option<Child>,
 }
 
@@ -110,6 +113,18 @@ impl Cluster {
         cwd: Option<PathBuf>,
         nodes: Vec<String>,
     ) -> Cluster {
+        let mut c = Cluster::prepared(runtime, extra, cwd, nodes);
+        c.start();
+        c
+    }
+
+    /// Everything but `armorlet up`: the dirs, the tutorial profiles, the images loaded.
+    pub fn prepared(
+        runtime: &'static str,
+        extra: &[&str],
+        cwd: Option<PathBuf>,
+        nodes: Vec<String>,
+    ) -> Cluster {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         let profiles = dir.path().join("kroot/seccomp/profiles");
@@ -146,7 +161,7 @@ impl Cluster {
             .local_addr()
             .unwrap()
             .port();
-        let mut c = Cluster {
+        Cluster {
             dir,
             runtime,
             api_port,
@@ -160,10 +175,56 @@ impl Cluster {
             ),
             cwd,
             nodes,
+            wrapper: Vec::new(),
             up: None,
-        };
+        }
+    }
+
+    /// A cluster whose `armorlet up` runs as `wrapper... armorlet up ...`.
+    pub fn wrapped(runtime: &'static str, extra: &[&str], wrapper: &[&std::ffi::OsStr]) -> Cluster {
+        let mut c = Cluster::prepared(runtime, extra, None, vec![hostname()]);
+        c.wrapper = wrapper.iter().map(|w| w.to_os_string()).collect();
         c.start();
         c
+    }
+
+    /// The `armorlet up` command line `start` runs.
+    pub fn up_command(&self) -> Command {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(env!("CARGO_BIN_EXE_armorlet"));
+                cmd
+            }
+            None => armorlet(),
+        };
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
+            .arg("--data-dir")
+            .arg(self.data());
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
+        if !self.extra.iter().any(|a| a == "--config") {
+            cmd.arg("--kubelet-root-dir")
+                .arg(self.dir.path().join("kroot"));
+        }
+        cmd.arg("--pod-log-dir")
+            .arg(self.dir.path().join("pods"))
+            .args(["--node-api-port", &self.api_port.to_string()])
+            .args(["--node-index", &self.node_index.to_string()])
+            .args([
+                "--service-cluster-ip-range",
+                &format!("10.96.{}.0/24", self.node_index),
+                "--service-node-port-range",
+                &format!(
+                    "{}-{}",
+                    30000 + 100 * u32::from(self.node_index),
+                    30099 + 100 * u32::from(self.node_index)
+                ),
+            ])
+            .args(&self.extra);
+        cmd
     }
 
     /// The process id of `armorlet up`, while it runs.
@@ -181,34 +242,8 @@ impl Cluster {
 
     pub fn start(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("up.log")).unwrap();
-        let mut cmd = armorlet();
-        cmd.args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
-            .arg("--data-dir")
-            .arg(self.data());
-        if let Some(cwd) = &self.cwd {
-            cmd.current_dir(cwd);
-        }
-        // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
-        if !self.extra.iter().any(|a| a == "--config") {
-            cmd.arg("--kubelet-root-dir")
-                .arg(self.dir.path().join("kroot"));
-        }
-        let mut child = cmd
-            .arg("--pod-log-dir")
-            .arg(self.dir.path().join("pods"))
-            .args(["--node-api-port", &self.api_port.to_string()])
-            .args(["--node-index", &self.node_index.to_string()])
-            .args([
-                "--service-cluster-ip-range",
-                &format!("10.96.{}.0/24", self.node_index),
-                "--service-node-port-range",
-                &format!(
-                    "{}-{}",
-                    30000 + 100 * u32::from(self.node_index),
-                    30099 + 100 * u32::from(self.node_index)
-                ),
-            ])
-            .args(&self.extra)
+        let mut child = self
+            .up_command()
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
