@@ -172,3 +172,61 @@ fn breakouts_are_blocked() {
     assert!(failures.is_empty(), "escapes: {failures:#?}");
     c.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1"]);
 }
+
+/// Symlink escapes through volumes (CVE-2017-1002101, CVE-2021-25741): an init container
+/// plants `evil -> /` in an emptyDir, and a container mounting `subPath: evil` would see the
+/// host's root. It gets the kubelet's `CreateContainerConfigError` and never runs, while a
+/// symlink that stays inside the volume works; the volumes the node fills from the API are
+/// read-only, so nothing can be planted where the node writes.
+#[test]
+fn volume_symlink_escapes_are_blocked() {
+    let c = Cluster::new("crun");
+    let secret = c.dir.path().join("host-secret");
+    std::fs::write(&secret, "host only\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let pod = |name: &str, sub: &str, script: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  initContainers:\n  - name: plant\n    image: busybox:1.28\n    command: [\"sh\", \"-c\", \"mkdir -p /shared/inside && echo fine > /shared/inside/f && ln -s / /shared/evil && ln -s inside /shared/ok\"]\n    volumeMounts:\n    - {{name: shared, mountPath: /shared}}\n  containers:\n  - name: c\n    image: busybox:1.28\n    command: [\"sh\", \"-c\", {script:?}]\n    volumeMounts:\n    - {{name: shared, mountPath: /sub, subPath: {sub}}}\n    - {{name: cfg, mountPath: /cfg}}\n  volumes:\n  - {{name: shared, emptyDir: {{}}}}\n  - {{name: cfg, configMap: {{name: cfg}}}}\n"
+        )
+    };
+    c.kubectl_ok(&["create", "configmap", "cfg", "--from-literal=key=value"]);
+    c.apply(&pod(
+        "escape",
+        "evil",
+        &format!("cat /sub{secret}; sleep 3600"),
+    ));
+    c.apply(&pod("inside", "ok", "cat /sub/f; sleep 3600"));
+    c.wait_running("inside");
+    let logs = c.kubectl_ok(&["logs", "inside"]);
+    assert_eq!(logs, "fine\n", "a symlink inside the volume is followed");
+    let w = c.wait_for("escape refused", || {
+        let p = c.pod("escape");
+        let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+        (w["reason"] == "CreateContainerConfigError").then_some(w)
+    });
+    assert_eq!(
+        w["message"],
+        "failed to prepare subPath for volumeMount \"shared\" of container \"c\""
+    );
+    let p = c.pod("escape");
+    assert!(
+        p["status"]["containerStatuses"][0]["state"]["running"].is_null(),
+        "{p}"
+    );
+    // The configMap volume is read-only: no symlink can be planted where the node writes.
+    let out = c.kubectl(&[
+        "exec",
+        "inside",
+        "--",
+        "sh",
+        "-c",
+        "ln -s /etc /cfg/planted",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1"]);
+}

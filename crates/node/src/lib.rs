@@ -23,6 +23,7 @@ mod probes;
 mod profiles_dir;
 mod spec;
 mod status;
+mod subpath;
 mod time;
 pub mod view;
 mod volumes;

@@ -678,13 +678,43 @@ impl Agent {
             },
         };
         let spec::Built {
-            spec,
+            mut spec,
             approximations,
             log_denials,
+            sub_paths,
         } = match spec::build(&input) {
             Ok(b) => b,
             Err(e) => return self.fail(pod, uid, c, e.reason, e.message, false).await,
         };
+        // Held until the runtime's `create` copied the mounts into the container.
+        let mut staged = crate::subpath::Staged::default();
+        for m in &sub_paths {
+            let staging = self
+                .cfg
+                .data_dir
+                .join("nodes")
+                .join(&self.cfg.name)
+                .join("pods")
+                .join(uid)
+                .join("volume-subpaths")
+                .join(&m.volume_name)
+                .join(&c.name)
+                .join(m.index.to_string());
+            if let Err(e) = staged.stage(&m.volume, &m.sub_path, &staging) {
+                // The kubelet's text; like it, the detail goes to the log only, since it can
+                // tell the user about the host's filesystem (pkg/kubelet/kubelet_pods.go
+                // `makeMounts`).
+                tracing::warn!(pod = ?pod.metadata.name, container = %c.name, error = %e, "subPath refused");
+                let msg = format!(
+                    "failed to prepare subPath for volumeMount {:?} of container {:?}",
+                    m.volume_name, c.name
+                );
+                return self
+                    .fail(pod, uid, c, "CreateContainerConfigError", msg, false)
+                    .await;
+            }
+            spec.mounts[m.index].source = staging;
+        }
         if log_denials {
             crate::audit::enable_kernel_audit();
         }
@@ -698,7 +728,9 @@ impl Agent {
         if let Some(dir) = spec.log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = self.blocking(move |rt| rt.create_container(&spec)).await {
+        let created = self.blocking(move |rt| rt.create_container(&spec)).await;
+        drop(staged);
+        if let Err(e) = created {
             return self
                 .fail(pod, uid, c, "CreateContainerError", e.to_string(), false)
                 .await;
