@@ -177,6 +177,8 @@ pub struct Record {
     pub user: Option<User>,
     /// The authorizer's decision and reason, once authorization ran.
     pub decision: Option<(&'static str, String)>,
+    /// Admission's audit annotations (`pod-security.kubernetes.io/...`).
+    pub annotations: Vec<(String, String)>,
 }
 
 impl Record {
@@ -212,6 +214,7 @@ impl Record {
             object_ref,
             user: None,
             decision: None,
+            annotations: Vec::new(),
         }
     }
 
@@ -270,6 +273,14 @@ impl Record {
                 "authorization.k8s.io/decision": decision,
                 "authorization.k8s.io/reason": reason,
             });
+        }
+        // Admission plugins' annotations (audit.AddAuditAnnotations) sit beside the
+        // authorizer's.
+        for (k, v) in &self.annotations {
+            if !ev["annotations"].is_object() {
+                ev["annotations"] = json!({});
+            }
+            ev["annotations"][k] = json!(v);
         }
         self.log.write(&ev);
     }
@@ -333,6 +344,10 @@ mod tests {
         );
         r.user = Some(User::admin());
         r.decision = Some(("allow", String::new()));
+        r.annotations.push((
+            "pod-security.kubernetes.io/enforce-policy".into(),
+            "privileged:latest".into(),
+        ));
         r.name_from_object("cm");
         r.finish(201, None);
         let denied = RequestInfo::new("DELETE", "/api/v1/nodes/n2", None);
@@ -370,6 +385,10 @@ mod tests {
         );
         assert_eq!(e["responseStatus"], json!({"metadata": {}, "code": 201}));
         assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "allow");
+        assert_eq!(
+            e["annotations"]["pod-security.kubernetes.io/enforce-policy"],
+            "privileged:latest"
+        );
         assert!(e["requestReceivedTimestamp"]
             .as_str()
             .unwrap()

@@ -35,6 +35,7 @@ pub mod inflight;
 pub mod nodelifecycle;
 pub mod nodeproxy;
 pub mod patch;
+pub mod podsecurity;
 pub mod profiles;
 pub mod protobuf;
 pub mod registry;
