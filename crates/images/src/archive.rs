@@ -190,12 +190,12 @@ impl Source {
 }
 
 #[derive(Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
     #[serde(default)]
-    size: Option<u64>,
+    pub(crate) size: Option<u64>,
     #[serde(default)]
     annotations: HashMap<String, String>,
     #[serde(default)]
@@ -203,20 +203,21 @@ struct Descriptor {
 }
 
 #[derive(Deserialize)]
-struct Platform {
+pub(crate) struct Platform {
     architecture: String,
     os: String,
 }
 
 #[derive(Deserialize)]
-struct OciIndex {
-    manifests: Vec<Descriptor>,
+pub(crate) struct OciIndex {
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
+/// An OCI image manifest or a Docker v2 schema 2 manifest (the same shape).
 #[derive(Deserialize)]
-struct OciManifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+pub(crate) struct OciManifest {
+    pub(crate) config: Descriptor,
+    pub(crate) layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -235,7 +236,7 @@ struct Loader<'a> {
 }
 
 /// The OCI platform architecture name of this machine.
-fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -243,7 +244,7 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.index.v1+json"
         || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
@@ -255,7 +256,9 @@ impl Loader<'_> {
         for desc in &index.manifests {
             let names = names_of(desc);
             let manifest_desc = self.pick_platform(desc)?;
-            out.push(self.load_oci_manifest(&manifest_desc, names)?);
+            // The repo digest is the digest the entry names (an index's, for a multi-platform
+            // image), as containerd records a pulled or imported image's target.
+            out.push(self.load_oci_manifest(&manifest_desc, &desc.digest, names)?);
         }
         if out.is_empty() {
             return Err(self.src.invalid("index.json lists no manifests"));
@@ -281,11 +284,7 @@ impl Loader<'_> {
                     error,
                 }
             })?;
-        let chosen = nested.manifests.into_iter().find(|m| {
-            m.platform
-                .as_ref()
-                .is_none_or(|p| p.os == "linux" && p.architecture == host_arch())
-        });
+        let chosen = choose_platform(nested.manifests);
         let chosen = chosen.ok_or_else(|| {
             self.src.invalid(&format!(
                 "no linux/{} manifest in {}",
@@ -299,6 +298,7 @@ impl Loader<'_> {
     fn load_oci_manifest(
         &self,
         desc: &Descriptor,
+        repo_digest: &str,
         names: Vec<String>,
     ) -> Result<LoadedImage, ImageError> {
         let bytes = self.verified_bytes(desc)?;
@@ -324,10 +324,19 @@ impl Loader<'_> {
                 .1;
             layers.push(layer.digest.clone());
         }
-        let repo_digests = names
+        // A name with a digest (`repo@sha256:…`, an image pulled by digest) is a repo digest,
+        // not a tag.
+        let (digested, names): (Vec<String>, Vec<String>) =
+            names.into_iter().partition(|n| n.contains('@'));
+        let mut repo_digests: Vec<String> = names
             .iter()
-            .map(|n| format!("{}@{}", repo_of(n), desc.digest))
+            .map(|n| format!("{}@{repo_digest}", repo_of(n)))
             .collect();
+        for d in digested {
+            if !repo_digests.contains(&d) {
+                repo_digests.push(d);
+            }
+        }
         self.finish(
             &manifest.config.digest,
             &config_bytes,
@@ -496,6 +505,17 @@ impl Loader<'_> {
         fs::rename(&tmp, &path).map_err(ImageError::io(&path))?;
         Ok((digest, n))
     }
+}
+
+/// The entry of an index this node runs: the first one without a platform or for linux on
+/// this machine's architecture (containerd's default platform matcher, without variants).
+/// Pulls choose with the same function, so the store loads what was pulled.
+pub(crate) fn choose_platform(manifests: Vec<Descriptor>) -> Option<Descriptor> {
+    manifests.into_iter().find(|m| {
+        m.platform
+            .as_ref()
+            .is_none_or(|p| p.os == "linux" && p.architecture == host_arch())
+    })
 }
 
 /// A temporary name in `dir`, unique across processes and threads.

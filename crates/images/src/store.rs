@@ -85,14 +85,42 @@ impl ImageStore {
         let staging = tempdir_in(&self.root.join("tmp"))?;
         // Under the lock: a concurrent remove must not collect blobs not yet indexed.
         let _lock = self.lock()?;
-        let loaded = archive::load(path, &staging.0, &self.blob_dir())?;
-        let mut index = self.read_index()?;
-        let mut out = Vec::new();
-        for image in loaded {
-            out.push(merge(&mut index, image));
+        let before = self.blob_names()?;
+        let result = archive::load(path, &staging.0, &self.blob_dir()).and_then(|loaded| {
+            let mut index = self.read_index()?;
+            let out: Vec<ImageRecord> = loaded
+                .into_iter()
+                .map(|image| merge(&mut index, image))
+                .collect();
+            self.write_index(&index)?;
+            Ok(out)
+        });
+        if result.is_err() {
+            // A refused load leaves the store as it was: no image, and none of its blobs.
+            for name in self.blob_names()?.difference(&before) {
+                remove_any(&self.blob_dir().join(name))?;
+            }
         }
-        self.write_index(&index)?;
-        Ok(out)
+        result
+    }
+
+    /// The store's root directory (`D/images`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of a blob the store holds (`sha256:<hex>`), if it holds it.
+    pub(crate) fn blob_if_present(&self, digest: &str) -> Option<PathBuf> {
+        self.blob_path(digest).ok().filter(|p| p.is_file())
+    }
+
+    /// The names of the files in the blob directory.
+    fn blob_names(&self) -> Result<BTreeSet<std::ffi::OsString>, ImageError> {
+        let dir = self.blob_dir();
+        fs::read_dir(&dir)
+            .map_err(ImageError::io(&dir))?
+            .map(|e| e.map(|e| e.file_name()).map_err(ImageError::io(&dir)))
+            .collect()
     }
 
     /// All images, in load order.

@@ -157,6 +157,7 @@ enum ErrKind {
     Unsafe,
     NotFound,
     Json,
+    Pull,
 }
 
 fn kind(e: &ImageError) -> ErrKind {
@@ -168,6 +169,8 @@ fn kind(e: &ImageError) -> ErrKind {
         ImageError::UnsafeLayer { .. } => ErrKind::Unsafe,
         ImageError::NotFound(_) => ErrKind::NotFound,
         ImageError::Json { .. } => ErrKind::Json,
+        // Loading an archive never talks to a registry.
+        ImageError::Pull { .. } => ErrKind::Pull,
     }
 }
 

@@ -16,6 +16,7 @@ mod backend;
 mod backoff;
 mod error;
 mod events;
+mod images;
 mod network;
 mod node;
 pub mod operator;
@@ -82,6 +83,8 @@ pub struct NodeConfig {
     /// control-plane taint on a kind cluster with workers). Applied when the Node is created
     /// only, as the kubelet does.
     pub register_with_taints: Vec<serde_json::Value>,
+    /// How the node reaches image registries (`--insecure-registry`, `--registry-ca`).
+    pub registries: armorlet_images::RegistryOptions,
 }
 
 /// The node path of every node's AppArmor profiles drop-in directory: files there are kept

@@ -46,7 +46,15 @@ struct Slot {
     backoff: Backoff,
     started: Option<Instant>,
     image_id: String,
-    failed_pull: bool,
+    /// The image pull back-off (the kubelet's `imageBackOff`, keyed by pod and image).
+    pull_backoff: Backoff,
+    /// A pull under way and when it started.
+    pull: Option<(
+        tokio::task::JoinHandle<Result<armorlet_images::Pulled, armorlet_images::ImageError>>,
+        Instant,
+    )>,
+    /// The image step is not looked at again before this (after an image error).
+    image_retry_at: Option<Instant>,
     probes: HashMap<Kind, ProbeState>,
 }
 
@@ -81,6 +89,12 @@ struct Worker {
 /// re-checks a blocked pod on its periodic resync (`--sync-frequency`, 1 min),
 /// not on every pass of our 1 s loop.
 const BLOCK_EVENT_EVERY: Duration = Duration::from_secs(60);
+
+/// How long after an image error the image step runs again: the kubelet's pod worker
+/// requeues a pod whose sync failed after a back-off period (pkg/kubelet/pod_workers.go);
+/// ours is shorter than its 10 s so that `ErrImagePull` turns into `ImagePullBackOff` quickly
+/// and a BackOff event is not recorded on every 1 s pass.
+const IMAGE_RESYNC: Duration = Duration::from_secs(3);
 
 /// All pod workers of the node.
 pub struct Agent {
@@ -870,8 +884,12 @@ impl Agent {
         slot.waiting = Some((reason.to_owned(), message));
     }
 
-    /// Images come from the local store only (no registry): pkg/kubelet/images/image_manager.go
-    /// `EnsureImageExists` messages and events.
+    /// pkg/kubelet/images/image_manager.go `EnsureImageExists` (1.32): the pull policy against
+    /// the local store, pulls from registries with the pod's `imagePullSecrets`, the image
+    /// back-off (10 s doubling to 300 s per container image, as `imageBackOff`), and the
+    /// kubelet's events and waiting reasons. A pull runs on its own task; the container
+    /// stays `ContainerCreating` until a later pass collects it, so one slow registry does not
+    /// hold up the node's other pods.
     async fn ensure_image(
         &mut self,
         pod: &Pod,
@@ -879,70 +897,197 @@ impl Agent {
         c: &Container,
     ) -> Option<armorlet_images::ImageRecord> {
         let reference = c.image.clone().unwrap_or_default();
+        let now = Instant::now();
+        if self
+            .slot(uid, &c.name)
+            .image_retry_at
+            .is_some_and(|t| now < t)
+        {
+            return None;
+        }
+        if let Some(done) = self.collect_pull(pod, uid, c).await {
+            return done;
+        }
         let images = self.images.clone();
         let r2 = reference.clone();
         let found = tokio::task::spawn_blocking(move || images.resolve(&r2))
             .await
             .expect("image task panicked");
-        let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
-            if reference.ends_with(":latest") || !reference.contains(':') {
-                "Always".into()
-            } else {
-                "IfNotPresent".into()
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                // pkg/kubelet/images/image_manager.go applyDefaultImageTag: InspectFailed,
+                // then the container's Failed event with the error's name.
+                let msg = format!("Failed to apply default image tag \"{reference}\": {e}");
+                self.recorder
+                    .record(pod, Some(&c.name), WARNING, "InspectFailed", &msg)
+                    .await;
+                self.image_failed(pod, uid, c, "InvalidImageName", msg, None)
+                    .await;
+                return None;
             }
-        });
-        match found {
-            Ok(Some(img)) => {
+        };
+        let policy = crate::images::pull_policy(c);
+        if !crate::images::should_pull(&policy, found.is_some()) {
+            if let Some(img) = found {
                 let msg = format!("Container image \"{reference}\" already present on machine");
                 self.recorder
                     .record(pod, Some(&c.name), NORMAL, "Pulled", &msg)
                     .await;
-                let slot = self.slot(uid, &c.name);
-                slot.failed_pull = false;
-                slot.image_id = img
-                    .repo_digests
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| img.id.clone());
-                Some(img)
+                self.use_image(uid, c, &img);
+                return Some(img);
             }
-            _ if policy == "Never" => {
+            let msg =
+                format!("Container image \"{reference}\" is not present with pull policy of Never");
+            self.recorder
+                .record(pod, Some(&c.name), WARNING, "ErrImageNeverPull", &msg)
+                .await;
+            self.image_failed(pod, uid, c, "ErrImageNeverPull", msg, Some(IMAGE_RESYNC))
+                .await;
+            return None;
+        }
+        if self.slot(uid, &c.name).pull_backoff.waiting(now).is_some() {
+            let msg = format!("Back-off pulling image \"{reference}\"");
+            self.recorder
+                .record(pod, Some(&c.name), NORMAL, "BackOff", &msg)
+                .await;
+            self.image_failed(pod, uid, c, "ImagePullBackOff", msg, Some(IMAGE_RESYNC))
+                .await;
+            return None;
+        }
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                NORMAL,
+                "Pulling",
+                &format!("Pulling image \"{reference}\""),
+            )
+            .await;
+        let (creds, missing) = crate::images::pull_credentials(&self.client, pod, &reference).await;
+        if !missing.is_empty() {
+            // pkg/kubelet/kubelet_pods.go getPullSecretsForPod.
+            let msg = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            );
+            self.recorder
+                .record(pod, None, WARNING, "FailedToRetrieveImagePullSecret", &msg)
+                .await;
+        }
+        let images = self.images.clone();
+        let options = self.cfg.registries.clone();
+        let r2 = reference.clone();
+        let handle =
+            tokio::spawn(
+                async move { armorlet_images::pull(&images, &r2, &options, &creds).await },
+            );
+        self.slot(uid, &c.name).pull = Some((handle, now));
+        None
+    }
+
+    /// The result of the container's finished pull, if one finished: `Some(Some(image))`
+    /// pulled, `Some(None)` failed (recorded), `None` no pull or still running.
+    async fn collect_pull(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+    ) -> Option<Option<armorlet_images::ImageRecord>> {
+        let slot = self.slot(uid, &c.name);
+        if !slot.pull.as_ref()?.0.is_finished() {
+            return Some(None);
+        }
+        let (handle, started) = slot.pull.take()?;
+        let reference = c.image.clone().unwrap_or_default();
+        let result = match handle.await {
+            Ok(r) => r,
+            Err(e) => Err(armorlet_images::ImageError::Pull {
+                reference: reference.clone(),
+                reason: format!("pull task failed: {e}"),
+                not_found: false,
+            }),
+        };
+        match result {
+            Ok(pulled) => {
+                let took = crate::images::go_duration(started.elapsed());
                 let msg = format!(
-                    "Container image \"{reference}\" is not present with pull policy of Never"
+                    "Successfully pulled image \"{reference}\" in {took} ({took} including waiting). Image size: {} bytes.",
+                    pulled.record.size
                 );
                 self.recorder
-                    .record(pod, Some(&c.name), WARNING, "ErrImageNeverPull", &msg)
+                    .record(pod, Some(&c.name), NORMAL, "Pulled", &msg)
                     .await;
-                self.slot(uid, &c.name).waiting = Some(("ErrImageNeverPull".into(), msg));
-                None
+                self.use_image(uid, c, &pulled.record);
+                Some(Some(pulled.record))
             }
-            other => {
-                let detail = match other {
-                    Err(e) => e.to_string(),
-                    _ => format!("image {reference:?} is not in the node's image store (load it with `armorlet image load`)"),
-                };
-                let recorder = self.recorder.clone();
-                let slot = self.slot(uid, &c.name);
-                let events: Vec<(&str, String)> = if slot.failed_pull {
-                    let msg = format!("Back-off pulling image \"{reference}\"");
-                    slot.waiting = Some(("ImagePullBackOff".into(), msg.clone()));
-                    vec![(NORMAL, msg)]
-                } else {
-                    slot.failed_pull = true;
-                    let msg = format!("Failed to pull image \"{reference}\": {detail}");
-                    slot.waiting = Some(("ErrImagePull".into(), msg.clone()));
-                    vec![(WARNING, msg), (WARNING, "Error: ErrImagePull".to_owned())]
-                };
-                slot.backoff.next(Instant::now(), None);
-                for (type_, msg) in events {
-                    let reason = if type_ == NORMAL { "BackOff" } else { "Failed" };
-                    recorder
-                        .record(pod, Some(&c.name), type_, reason, &msg)
-                        .await;
-                }
-                None
+            Err(e) => {
+                let detail = crate::images::pull_error(&e);
+                self.recorder
+                    .record(
+                        pod,
+                        Some(&c.name),
+                        WARNING,
+                        "Failed",
+                        &format!("Failed to pull image \"{reference}\": {detail}"),
+                    )
+                    .await;
+                self.slot(uid, &c.name)
+                    .pull_backoff
+                    .next(Instant::now(), None);
+                self.image_failed(pod, uid, c, "ErrImagePull", detail, Some(IMAGE_RESYNC))
+                    .await;
+                Some(None)
             }
         }
+    }
+
+    /// The container uses `img`: its `imageID` (the repo digest of the container's repository,
+    /// as containerd's CRI `getRepoDigestAndTag` picks it, else the first, else the id), and
+    /// the image back-off is over.
+    fn use_image(&mut self, uid: &str, c: &Container, img: &armorlet_images::ImageRecord) {
+        let repo = armorlet_images::normalize_reference(c.image.as_deref().unwrap_or_default())
+            .ok()
+            .map(|n| crate::images::repository(&n).to_string());
+        let slot = self.slot(uid, &c.name);
+        slot.pull_backoff = Backoff::default();
+        slot.image_retry_at = None;
+        slot.image_id = img
+            .repo_digests
+            .iter()
+            .find(|d| {
+                repo.as_deref()
+                    .is_some_and(|r| crate::images::repository(d) == r)
+            })
+            .or(img.repo_digests.first())
+            .cloned()
+            .unwrap_or_else(|| img.id.clone());
+    }
+
+    /// An image error: the container's waiting reason and message, and its `Failed` event
+    /// `Error: <reason>` (kuberuntime_container.go `startContainer`); the image step is looked
+    /// at again after `retry` (the pod worker's requeue after a failed sync).
+    async fn image_failed(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        reason: &str,
+        message: String,
+        retry: Option<Duration>,
+    ) {
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                WARNING,
+                "Failed",
+                &format!("Error: {reason}"),
+            )
+            .await;
+        let slot = self.slot(uid, &c.name);
+        slot.waiting = Some((reason.to_owned(), message));
+        slot.image_retry_at = retry.map(|r| Instant::now() + r);
     }
 
     async fn patch_status(&self, pod: &Pod, patch: &Value) -> SyncResult {
