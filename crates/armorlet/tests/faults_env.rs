@@ -7,7 +7,8 @@
 //! Full disks are small tmpfs mounts put under the cluster's `data/` or `pods/` (symlinks
 //! into a mount of the test's own) and filled with a filler file until `ENOSPC`. The API
 //! outage runs the API server (`armorlet up --nodes 0`) and the node agent (`armorlet node`)
-//! as separate processes and kills the server: 30 s, 3 minutes with `ARMORLET_SOAK=1`.
+//! as separate processes and kills the server: 30 s, 3 minutes with `ARMORLET_SOAK=1`, which
+//! also freezes the server (SIGSTOP) for a minute.
 //!
 //! Needs root (mounts, containers) and the real kubectl, like every e2e test.
 
@@ -1246,5 +1247,54 @@ fn node_keeps_its_pods_while_the_api_server_is_gone() {
         &flaky_id[..12],
         &restarted.id[..12],
         flaky_after["status"]["containerStatuses"][0]["restartCount"]
+    );
+    if soak() {
+        frozen_server(&s, Duration::from_secs(60));
+    }
+}
+
+/// The long variant's second outage: the server frozen (SIGSTOP) rather than gone, so the
+/// node's connections hang instead of failing. The agent's calls are bounded: a pod whose
+/// container exits is still restarted by the node meanwhile, and its status catches up
+/// after SIGCONT.
+fn frozen_server(s: &Split, freeze: Duration) {
+    let node = s.node.clone();
+    let node_dir = s.node_dir();
+    s.apply(
+        &busybox_pod("flaky2", "Always", "sleep 5; exit 1")
+            .replace("spec:\n", &format!("spec:\n  nodeName: {node}\n")),
+    );
+    let first = container_id(&s.wait_running("flaky2"));
+    let pid = s.server.as_ref().unwrap().id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let frozen_at = Instant::now();
+    let mut ids = std::collections::BTreeSet::from([first.clone()]);
+    while frozen_at.elapsed() < freeze {
+        ids.extend(running(&node_dir, "flaky2").into_iter().map(|x| x.id));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    signal("-CONT");
+    assert!(
+        ids.len() >= 3,
+        "flaky2 ran {} container(s) while the server was frozen for {}s",
+        ids.len(),
+        freeze.as_secs()
+    );
+    s.wait_for("flaky2's status to catch up", || {
+        let p = s.pod("flaky2");
+        (p["status"]["containerStatuses"][0]["restartCount"].as_u64()? >= 2).then_some(())
+    });
+    println!(
+        "API server frozen for {}s: flaky2 ran {} containers meanwhile",
+        freeze.as_secs(),
+        ids.len()
     );
 }
