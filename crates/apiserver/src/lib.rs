@@ -410,6 +410,7 @@ impl Server {
         });
         let sched_state = state.clone();
         let mut sched_stop = state.shutdown.clone();
+        let controllers_started = armorlet_store::time::now_unix();
         conns.spawn(async move {
             let mut tick = tokio::time::interval(scheduler::INTERVAL);
             // The store's resourceVersion after the last pass that wrote nothing: the
@@ -418,6 +419,8 @@ impl Server {
             // server from parsing every pod several times a second (110 pods: most of its
             // idle CPU). The node lifecycle check depends on time too and always runs.
             let mut settled: Option<u64> = None;
+            // The error of the failing passes, and when it was last logged.
+            let mut failing: Option<(String, std::time::Instant)> = None;
             loop {
                 tokio::select! {
                     // Every INTERVAL, and at once when a pod is created (the real scheduler
@@ -434,7 +437,7 @@ impl Server {
                             if publish_defaults {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
-                            nodelifecycle::check_once(&st, node_grace)?;
+                            nodelifecycle::check_once(&st, node_grace, controllers_started)?;
                             let before = st.store.current_resource_version()?;
                             if last == Some(before) {
                                 return Ok(last);
@@ -449,9 +452,24 @@ impl Server {
                             Ok((after == before).then_some(after))
                         };
                         match tokio::task::spawn_blocking(pass).await {
-                            Ok(Err(e)) => tracing::warn!(error = %e.message, "scheduling pass failed"),
+                            // A failing store (its disk full) fails every pass: the same
+                            // error is logged once a minute, not twice a second.
+                            Ok(Err(e)) => {
+                                let repeat = failing.as_ref().is_some_and(|(m, at): &(String, std::time::Instant)| {
+                                    *m == e.message && at.elapsed() < Duration::from_secs(60)
+                                });
+                                if !repeat {
+                                    tracing::warn!(error = %e.message, "scheduling pass failed");
+                                    failing = Some((e.message, std::time::Instant::now()));
+                                }
+                            }
                             Err(e) => tracing::warn!(error = %e, "scheduling pass panicked"),
-                            Ok(Ok(rv)) => settled = rv,
+                            Ok(Ok(rv)) => {
+                                if failing.take().is_some() {
+                                    tracing::info!("scheduling pass works again");
+                                }
+                                settled = rv;
+                            }
                         }
                     }
                     _ = sched_stop.changed() => break,

@@ -126,8 +126,12 @@ fn clear_taint(node: &mut Value) {
     }
 }
 
-/// One pass over the nodes.
-pub fn check_once(state: &State, grace: Duration) -> Result<(), ApiError> {
+/// One pass over the nodes. `started` (unix seconds) is when the controller started: a
+/// heartbeat older than that counts as seen then, so a restarted control plane gives every
+/// node a full grace period to post again rather than marking at once the nodes that posted
+/// nothing while it was down (kube-controller-manager does the same: "Missing timestamp for
+/// Node. Assuming now as a timestamp", `tryUpdateNodeHealth`).
+pub fn check_once(state: &State, grace: Duration, started: i64) -> Result<(), ApiError> {
     let nodes = Gvr::new("", "v1", "nodes");
     let now = now_unix();
     for node in state
@@ -138,7 +142,8 @@ pub fn check_once(state: &State, grace: Duration) -> Result<(), ApiError> {
         let Some(name) = node["metadata"]["name"].as_str().map(String::from) else {
             continue;
         };
-        let stale = heartbeat(state, &node).is_none_or(|hb| now - hb > grace.as_secs() as i64);
+        let stale =
+            now - heartbeat(state, &node).unwrap_or(0).max(started) > grace.as_secs() as i64;
         let unknown = ready_status(&node) == Some("Unknown");
         let update: Option<fn(&mut Value)> = match (stale, unknown, has_unreachable_taint(&node)) {
             (true, false, _) | (true, true, false) => Some(mark_unknown),

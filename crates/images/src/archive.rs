@@ -35,11 +35,26 @@ struct Source {
     archive: PathBuf,
 }
 
-/// Loads all images of the archive at `path`, copying blobs into `blob_dir`.
+/// Loads all images of the archive at `path`, copying blobs into `blob_dir`. The blobs this
+/// call added to `blob_dir` (ones that were not there before) are appended to `created`, also
+/// when it fails, so that the caller can remove them again when the images are not indexed.
 pub(crate) fn load(
     path: &Path,
     staging: &Path,
     blob_dir: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Result<Vec<LoadedImage>, ImageError> {
+    let new_blobs = std::cell::RefCell::new(Vec::new());
+    let result = load_into(path, staging, blob_dir, &new_blobs);
+    created.extend(new_blobs.into_inner());
+    result
+}
+
+fn load_into(
+    path: &Path,
+    staging: &Path,
+    blob_dir: &Path,
+    created: &std::cell::RefCell<Vec<PathBuf>>,
 ) -> Result<Vec<LoadedImage>, ImageError> {
     let meta = fs::metadata(path).map_err(ImageError::io(path))?;
     let src = if meta.is_dir() {
@@ -54,6 +69,7 @@ pub(crate) fn load(
     let ctx = Loader {
         src: &src,
         blob_dir,
+        created,
     };
     if src.exists("index.json") {
         ctx.load_oci()
@@ -233,6 +249,8 @@ struct DockerManifest {
 struct Loader<'a> {
     src: &'a Source,
     blob_dir: &'a Path,
+    /// Blobs this load added to `blob_dir`.
+    created: &'a std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// The OCI platform architecture name of this machine.
@@ -468,8 +486,25 @@ impl Loader<'_> {
     fn store_bytes(&self, digest: &str, bytes: &[u8]) -> Result<(), ImageError> {
         let path = self.blob_dir.join(id_hex(digest)?);
         let tmp = unique_tmp(self.blob_dir);
-        fs::write(&tmp, bytes).map_err(ImageError::io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(ImageError::io(&path))
+        if let Err(e) = fs::write(&tmp, bytes) {
+            let _ = fs::remove_file(&tmp);
+            return Err(ImageError::io(&tmp)(e));
+        }
+        self.publish(&tmp, &path)
+    }
+
+    /// Moves a verified blob to its place (replacing a copy there, which repairs a blob
+    /// corrupted on disk), remembering it when it is new.
+    fn publish(&self, tmp: &Path, path: &Path) -> Result<(), ImageError> {
+        let new = !path.exists();
+        if let Err(e) = fs::rename(tmp, path) {
+            let _ = fs::remove_file(tmp);
+            return Err(ImageError::io(path)(e));
+        }
+        if new {
+            self.created.borrow_mut().push(path.to_path_buf());
+        }
+        Ok(())
     }
 
     /// Copies a blob into the store while hashing it; returns its digest and size.
@@ -485,7 +520,13 @@ impl Loader<'_> {
             inner: File::create(&tmp).map_err(ImageError::io(&tmp))?,
             hasher: Sha256::new(),
         };
-        let n = io::copy(&mut input, &mut out).map_err(ImageError::io(rel))?;
+        let n = match io::copy(&mut input, &mut out) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(ImageError::io(rel)(e));
+            }
+        };
         let digest = format!("sha256:{}", hex(&out.hasher.finalize()));
         let checked = match expected {
             Some(e) => expect_digest(rel, e, &digest),
@@ -502,7 +543,7 @@ impl Loader<'_> {
             return Err(e);
         }
         let path = self.blob_dir.join(id_hex(&digest)?);
-        fs::rename(&tmp, &path).map_err(ImageError::io(&path))?;
+        self.publish(&tmp, &path)?;
         Ok((digest, n))
     }
 }
@@ -560,7 +601,7 @@ fn repo_of(name: &str) -> &str {
         .map_or(name, |i| &name[..slash + i])
 }
 
-fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageError> {
+pub(crate) fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageError> {
     if expected == actual {
         Ok(())
     } else {
@@ -570,6 +611,17 @@ fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageEr
             actual: actual.into(),
         })
     }
+}
+
+/// The sha256 of a blob file as stored (its digest).
+pub(crate) fn blob_digest(path: &Path) -> Result<String, ImageError> {
+    let mut file = File::open(path).map_err(ImageError::io(path))?;
+    let mut hasher = HashingWriter {
+        inner: io::sink(),
+        hasher: Sha256::new(),
+    };
+    io::copy(&mut file, &mut hasher).map_err(ImageError::io(path))?;
+    Ok(format!("sha256:{}", hex(&hasher.hasher.finalize())))
 }
 
 /// The sha256 of a layer blob after gzip decompression (the diff id).
@@ -614,6 +666,27 @@ fn image_config(config: &Value) -> ImageConfig {
 /// Lowercase hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A reader that hashes what is read through it.
+pub(crate) struct HashingReader<R> {
+    pub inner: R,
+    pub hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// `sha256:<hex>` of everything read so far.
+    pub fn digest(self) -> String {
+        format!("sha256:{}", hex(&self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A writer that hashes what passes through it.

@@ -16,6 +16,7 @@ mod backend;
 mod backoff;
 mod error;
 mod events;
+mod health;
 mod images;
 mod network;
 mod node;
@@ -192,12 +193,14 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     .map_err(|e| NodeError::Network(format!("node API on {}: {e}", cfg.api_listen)))?;
     let cfg = Arc::new(cfg);
+    let health = health::ApiHealth::default();
     let reporter = node::NodeReporter::new(
         client.clone(),
         cfg.clone(),
         runtime.runtime_version(),
         apparmor.clone(),
         network.pod_cidr().to_owned(),
+        health.clone(),
     );
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
@@ -221,6 +224,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         cfg.name.clone(),
         wake.clone(),
         pods.clone(),
+        health.clone(),
     ));
     let audit_trail = audit::AuditTrail::start(
         runtime.clone(),
@@ -233,6 +237,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         rules_table.clone(),
         node::node_ip(&cfg),
         network.netns().cloned(),
+        health.clone(),
     ));
     let operator_client = client.clone();
     let mut operator = operator::Operator {
@@ -260,6 +265,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         apparmor,
         network.clone(),
         pods,
+        health.clone(),
     );
     agent.adopt().await?;
     tokio::pin!(shutdown);
@@ -273,7 +279,18 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     d.sync(&apparmor_node);
                 }
                 reporter.sync_profile_labels().await;
-                operator.sync(&operator_client).await;
+                // The operator's pass lists its resources every second: it waits while the
+                // API server is unavailable, bounded so a server that does not answer
+                // cannot stall the pods' sync.
+                if health.due() {
+                    let pass = tokio::time::timeout(
+                        health::CALL_TIMEOUT,
+                        operator.sync(&operator_client),
+                    );
+                    if pass.await.is_err() {
+                        health.failed("operator pass", &health::timed_out());
+                    }
+                }
                 agent.sync_all().await
             }
         }

@@ -6,6 +6,7 @@
 
 use crate::backoff::Backoff;
 use crate::events::{Recorder, NORMAL, WARNING};
+use crate::health::ApiHealth;
 use crate::network::Network;
 use crate::probes::{Kind, ProbeState, Target};
 use crate::spec::{self, labels, SpecError, SpecInput};
@@ -77,6 +78,9 @@ struct Worker {
     start_time: String,
     transitions: Transitions,
     last_written: Option<Value>,
+    /// A status patch the API server has not taken yet (it was unavailable): written by a
+    /// later sync, also once the pod is terminal.
+    unwritten: Option<Value>,
     terminal: bool,
     terminating: bool,
     /// The last AppArmor Block event: its message and when it was recorded.
@@ -112,12 +116,15 @@ pub struct Agent {
     network: Arc<Network>,
     /// The node's pods as the pod watch keeps them.
     pods: PodCache,
+    /// The API server's availability: status writes wait for it.
+    health: ApiHealth,
 }
 
 type SyncResult = Result<(), kube::Error>;
 
 impl Agent {
     /// An agent with no workers yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         cfg: Arc<NodeConfig>,
@@ -126,12 +133,14 @@ impl Agent {
         apparmor: Arc<AppArmorNode>,
         network: Arc<Network>,
         pods: PodCache,
+        health: ApiHealth,
     ) -> Self {
         Agent {
             pods,
             apparmor,
             network,
-            recorder: Recorder::new(client.clone(), &cfg.name),
+            recorder: Recorder::new(client.clone(), &cfg.name, health.clone()),
+            health,
             host_ip: crate::node::node_ip(&cfg).to_string(),
             ca_pem: kubeconfig_ca(&cfg.kubeconfig),
             prefix: runtime_prefix(&runtime),
@@ -318,7 +327,7 @@ impl Agent {
             .unwrap_or_default();
         if w.terminal || (is_new && (phase == "Succeeded" || phase == "Failed")) {
             w.terminal = true;
-            return Ok(());
+            return self.write_unwritten(pod, &uid).await;
         }
         if w.start_time.is_empty() {
             w.start_time = crate::time::now();
@@ -382,9 +391,11 @@ impl Agent {
                     .await;
                 let patch = json!({"status": {"phase": "Failed", "reason": "AppArmor",
                     "message": format!("Pod was rejected: {message}"), "startTime": crate::time::now()}});
-                self.patch_status(pod, &patch).await?;
-                if let Some(w) = self.workers.get_mut(uid) {
-                    w.terminal = true;
+                // Terminal once the API server has it; until then re-checked each sync.
+                if self.patch_status(pod, &patch).await? {
+                    if let Some(w) = self.workers.get_mut(uid) {
+                        w.terminal = true;
+                    }
                 }
                 Ok(Some(String::new()))
             }
@@ -403,7 +414,7 @@ impl Agent {
         self.set_all_waiting(pod, uid, &err);
         self.write_status(pod, uid, false).await?;
         let patch = json!({"status": {"phase": "Pending", "reason": "AppArmor", "message": format!("Pod {message}")}});
-        self.patch_status(pod, &patch).await
+        self.patch_status(pod, &patch).await.map(drop)
     }
 
     fn set_all_waiting(&mut self, pod: &Pod, uid: &str, err: &SpecError) {
@@ -849,12 +860,16 @@ impl Agent {
         }
     }
 
+    /// The image's unpacked root. Unpacking verifies the image's blobs; a failure is the
+    /// container's `CreateContainerError`, as containerd's CRI plugin unpacks a missing
+    /// snapshot when it creates the container and reports "error unpacking image: ..."
+    /// (internal/cri/opts/container.go `WithNewSnapshot`).
     async fn images_root(&self, img: armorlet_images::ImageRecord) -> Result<PathBuf, String> {
         let images = self.images.clone();
         tokio::task::spawn_blocking(move || images.image_root(&img))
             .await
             .expect("image task panicked")
-            .map_err(|e| format!("failed to create container: {e}"))
+            .map_err(|e| format!("failed to create container: error unpacking image: {e}"))
     }
 
     /// Records a failure: waiting reason/message and the `Failed` event
@@ -1090,18 +1105,29 @@ impl Agent {
         slot.image_retry_at = retry.map(|r| Instant::now() + r);
     }
 
-    async fn patch_status(&self, pod: &Pod, patch: &Value) -> SyncResult {
+    /// Writes (merge-patches) the pod's status; `Ok(false)` when it was not written because
+    /// the API server is unavailable: the write is then retried on a later sync, after the
+    /// agent's back-off ([`ApiHealth`]), and the pods keep running meanwhile.
+    async fn patch_status(&self, pod: &Pod, patch: &Value) -> Result<bool, kube::Error> {
+        if !self.health.due() {
+            return Ok(false);
+        }
         let api: Api<Pod> = Api::namespaced(
             self.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
-        api.patch_status(
+        let r = crate::health::bounded(api.patch_status(
             pod.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::default(),
             &Patch::Merge(patch),
-        )
-        .await
-        .map(|_| ())
+        ))
+        .await;
+        self.health.record("write pod status", &r);
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if crate::health::is_unavailable(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Builds and writes the pod status when it changed.
@@ -1128,8 +1154,37 @@ impl Agent {
         if w.last_written.as_ref() == Some(&status) {
             return Ok(());
         }
-        w.last_written = Some(status.clone());
-        self.patch_status(pod, &json!({"status": status})).await
+        // Remembered once the API server has it: a status that could not be written while
+        // the server was unavailable is written when it returns, even if nothing changed
+        // since (pkg/kubelet/status/status_manager.go keeps syncing a pod whose status
+        // differs from the API server's).
+        let patch = json!({"status": status});
+        let result = self.patch_status(pod, &patch).await;
+        // A refusal (4xx) is not retried until the status changes again, as before.
+        let written = *result.as_ref().unwrap_or(&true);
+        if let Some(w) = self.workers.get_mut(uid) {
+            if written {
+                w.last_written = patch.get("status").cloned();
+                w.unwritten = None;
+            } else {
+                w.unwritten = Some(patch);
+            }
+        }
+        result.map(drop)
+    }
+
+    /// A terminal pod's last status, when the API server did not take it yet.
+    async fn write_unwritten(&mut self, pod: &Pod, uid: &str) -> SyncResult {
+        let Some(patch) = self.workers.get(uid).and_then(|w| w.unwritten.clone()) else {
+            return Ok(());
+        };
+        if self.patch_status(pod, &patch).await? {
+            if let Some(w) = self.workers.get_mut(uid) {
+                w.last_written = patch.get("status").cloned();
+                w.unwritten = None;
+            }
+        }
+        Ok(())
     }
 
     async fn views(&mut self, pod: &Pod, uid: &str) -> Vec<ContainerView> {
@@ -1220,6 +1275,7 @@ impl Agent {
         let client = self.client.clone();
         let done = self.done.clone();
         let network = self.network.clone();
+        let health = self.health.clone();
         tokio::spawn(async move {
             let ids: Vec<String> = w
                 .slots
@@ -1248,7 +1304,7 @@ impl Agent {
                 tracing::warn!(pod = %uid, error = %e, "cannot remove sandbox");
             }
             if let Some(pod) = pod {
-                delete_pod(&client, &pod, &uid).await;
+                delete_pod(&client, &pod, &uid, &health).await;
             }
             if let Ok(mut d) = done.lock() {
                 d.insert(uid);
@@ -1257,7 +1313,10 @@ impl Agent {
     }
 }
 
-async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str) {
+/// Deletes the terminated pod's object. While the API server is unavailable the delete is
+/// retried, with back-off up to 10 s, until it is done or refused (the pod's worker stays
+/// terminating meanwhile).
+async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str, health: &ApiHealth) {
     let api: Api<Pod> = Api::namespaced(
         client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),
@@ -1270,11 +1329,23 @@ async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str) {
         }),
         ..DeleteParams::default()
     };
-    if let Err(e) = api
-        .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
-        .await
-    {
-        tracing::warn!(pod = %uid, error = %e, "cannot delete terminated pod");
+    let mut retry = crate::health::Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+    loop {
+        let r = crate::health::bounded(
+            api.delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp),
+        )
+        .await;
+        health.record("delete pod", &r);
+        match r {
+            Ok(_) => return,
+            Err(e) if crate::health::is_unavailable(&e) => {
+                tokio::time::sleep(retry.next_delay()).await
+            }
+            Err(e) => {
+                tracing::warn!(pod = %uid, error = %e, "cannot delete terminated pod");
+                return;
+            }
+        }
     }
 }
 

@@ -96,6 +96,15 @@ impl Cluster {
         Cluster::with_args("crun", &args)
     }
 
+    /// A cluster whose temp directory `setup` prepares before anything is written into it
+    /// (the images are loaded into `data/` after it), e.g. to put `data/` or `pods/` on a
+    /// filesystem of their own.
+    pub fn with_setup(runtime: &'static str, extra: &[&str], setup: impl FnOnce(&Path)) -> Cluster {
+        let mut c = Cluster::prepared_with(runtime, extra, None, vec![hostname()], setup);
+        c.start();
+        c
+    }
+
     /// A cluster of the named nodes (`--nodes N` in `extra`: the hostname, `<hostname>-2`...).
     pub fn with_node_names(runtime: &'static str, extra: &[&str], nodes: &[String]) -> Cluster {
         Cluster::started(runtime, extra, None, nodes.to_vec())
@@ -125,8 +134,21 @@ impl Cluster {
         cwd: Option<PathBuf>,
         nodes: Vec<String>,
     ) -> Cluster {
+        Cluster::prepared_with(runtime, extra, cwd, nodes, |_| {})
+    }
+
+    /// [`Cluster::prepared`], with `setup` run on the temp directory before anything is
+    /// written into it.
+    fn prepared_with(
+        runtime: &'static str,
+        extra: &[&str],
+        cwd: Option<PathBuf>,
+        nodes: Vec<String>,
+        setup: impl FnOnce(&Path),
+    ) -> Cluster {
         require_root();
         let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
         let profiles = dir.path().join("kroot/seccomp/profiles");
         std::fs::create_dir_all(&profiles).unwrap();
         for p in ["audit", "violation", "fine-grained"] {
