@@ -108,6 +108,15 @@ pub struct Config {
 /// `431 Request Header Fields Too Large` and the connection is closed.
 pub const MAX_HEADER_BYTES: usize = (1 << 20) + 4096;
 
+/// A keep-alive connection with no request for this long is closed, as kube-apiserver's
+/// `http.Server{IdleTimeout: 90 * time.Second}`
+/// (staging/src/k8s.io/apiserver/pkg/server/secure_serving.go `Serve`); without it every
+/// connection a client's pool ever opened stayed open for good (the node agent's pool grows with
+/// its concurrent requests: 35 connections, 70 descriptors in the process, after a churn of 450
+/// pods). hyper has one timer for an idle connection and a slow request head, so the head of a
+/// request also gets 90 s (kube-apiserver's `ReadHeaderTimeout` is 32 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The admission plugins `--enable-admission-plugins` may name at release `version`: the
 /// ones armorlet's server always runs (accepted, nothing changes) and PodSecurityPolicy
 /// (served up to 1.24). Returns whether PodSecurityPolicy is enabled; an unknown name is
@@ -330,6 +339,7 @@ impl Server {
             ca_pem: creds.ca_pem.clone(),
             pod_security_policy: config.pod_security_policy,
             schedule_soon: tokio::sync::Notify::new(),
+            blocking_slots: tokio::sync::Semaphore::new(handlers::BLOCKING_REQUESTS),
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
@@ -521,6 +531,8 @@ impl Server {
                     async move { Ok::<_, Infallible>(handlers::handle(state, req, peer).await) }
                 });
                 let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(IDLE_TIMEOUT)
                     .max_header_size(MAX_HEADER_BYTES)
                     .max_buf_size(2 * MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(tls), svc)

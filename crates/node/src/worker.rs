@@ -255,6 +255,23 @@ impl Agent {
             let uid = s.pod_uid.clone();
             let _ = self.blocking(move |rt| rt.remove_sandbox(&uid)).await;
         }
+        // Pods that ended while the agent was away (pkg/kubelet/kubelet_pods.go
+        // `cleanupOrphanedPodDirs`, kuberuntime_gc.go `evictPodLogsDirectories`).
+        let cfg = self.cfg.clone();
+        let orphans: Vec<String> =
+            std::fs::read_dir(cfg.data_dir.join("nodes").join(&cfg.name).join("pods"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|uid| !live.contains_key(uid))
+                .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for uid in orphans {
+                remove_pod_files(&cfg, &uid);
+            }
+        })
+        .await;
         Ok(())
     }
 
@@ -470,13 +487,16 @@ impl Agent {
                 return Ok(());
             }
         }
-        let pod_dir = self
-            .cfg
-            .data_dir
-            .join("nodes")
-            .join(&self.cfg.name)
-            .join("pods")
-            .join(uid);
+        // The pod's directory exists for every pod that got a sandbox, volumes or not (the
+        // kubelet's `makePodDataDirs`): the orphan cleanup after a restart finds the pod by it.
+        let pod_dir = pod_dir(&self.cfg, uid);
+        if let Err(e) = std::fs::create_dir_all(&pod_dir) {
+            let msg = format!("cannot create pod directory {}: {e}", pod_dir.display());
+            self.recorder
+                .record(pod, None, WARNING, "FailedMount", &msg)
+                .await;
+            return Ok(());
+        }
         match crate::volumes::prepare(&self.client, pod, &pod_dir, &self.ca_pem, &self.cfg.view)
             .await
         {
@@ -1276,6 +1296,7 @@ impl Agent {
         let done = self.done.clone();
         let network = self.network.clone();
         let health = self.health.clone();
+        let cfg = self.cfg.clone();
         tokio::spawn(async move {
             let ids: Vec<String> = w
                 .slots
@@ -1297,7 +1318,10 @@ impl Agent {
                 if let Err(e) = network.detach(&uid2, &netns) {
                     tracing::warn!(pod = %uid2, error = %e, "cannot detach the pod network");
                 }
-                rt.remove_sandbox(&uid2)
+                let removed = rt.remove_sandbox(&uid2);
+                // Its containers are gone: the pod's volumes and logs go too.
+                remove_pod_files(&cfg, &uid2);
+                removed
             })
             .await;
             if let Ok(Err(e)) = res {
@@ -1310,6 +1334,50 @@ impl Agent {
                 d.insert(uid);
             }
         });
+    }
+}
+
+/// `D/nodes/<node>/pods/<uid>`: the pod's volumes (the kubelet's `/var/lib/kubelet/pods/<uid>`).
+fn pod_dir(cfg: &NodeConfig, uid: &str) -> PathBuf {
+    cfg.data_dir
+        .join("nodes")
+        .join(&cfg.name)
+        .join("pods")
+        .join(uid)
+}
+
+/// Removes what the node kept of a pod that is gone, once its containers are removed: its
+/// directory (volumes, emptyDirs) and its log directory `<pod-log-dir>/<ns>_<name>_<uid>`, as
+/// the kubelet does for deleted pods (pkg/kubelet/kubelet_pods.go `cleanupOrphanedPodDirs`,
+/// pkg/kubelet/kuberuntime/kuberuntime_gc.go `evictPodLogsDirectories`). The log directory is
+/// found by the UID alone (the pod object may be gone); callers pass only UIDs of this node's
+/// pods, since the nodes of one `armorlet up` share the log directory. `remove_dir_all` does
+/// not follow symbolic links a container left in an emptyDir.
+fn remove_pod_files(cfg: &NodeConfig, uid: &str) {
+    if uid.is_empty() || uid.contains('/') || uid.starts_with('.') {
+        return;
+    }
+    let dir = pod_dir(cfg, uid);
+    // A subPath staging mount left by an agent that died while creating a container would
+    // lead the removal into the volume it shows (a hostPath): unmount first.
+    crate::subpath::unmount_beneath(&dir);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(pod = %uid, error = %e, dir = %dir.display(), "cannot remove the pod directory");
+        }
+    }
+    let suffix = format!("_{uid}");
+    for entry in std::fs::read_dir(&cfg.pod_log_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().ends_with(&suffix) {
+            let path = entry.path();
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(pod = %uid, error = %e, dir = %path.display(), "cannot remove the pod's logs");
+            }
+        }
     }
 }
 

@@ -518,3 +518,98 @@ pub fn assert_apparmor_parser_accepts(profile: &Path) {
         std::fs::read_to_string(profile).unwrap_or_default()
     );
 }
+
+/// Resident and proportional memory of a process, from `/proc/<pid>/smaps_rollup` (KiB).
+pub fn memory(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("Rss:"), field("Pss:"))
+}
+
+/// A field of `/proc/<pid>/status` as a number (`VmRSS` in KiB, `Threads`); 0 when absent.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory of a process from `/proc/<pid>/status` (`VmRSS`, KiB).
+pub fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
+}
+
+/// User + system CPU time of a process, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the name.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// One process of `/proc`: its parent, state letter and command line (arguments joined by
+/// spaces).
+#[derive(Debug, Clone)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub state: char,
+    pub cmdline: String,
+}
+
+/// Every process on the machine (those that exit while being read are skipped).
+pub fn processes() -> Vec<ProcInfo> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // stat(5): "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(ProcInfo {
+            pid,
+            ppid,
+            state,
+            cmdline,
+        });
+    }
+    out
+}
+
+/// The per-container monitors of this cluster (`armorlet monitor <dir under the data dir>`).
+pub fn monitors(c: &Cluster) -> Vec<u32> {
+    let data = c.dir.path().to_string_lossy().into_owned();
+    processes()
+        .into_iter()
+        .filter(|p| {
+            let mut args = p.cmdline.split(' ');
+            args.nth(1) == Some("monitor") && args.any(|a| a.starts_with(&data))
+        })
+        .map(|p| p.pid)
+        .collect()
+}
