@@ -106,33 +106,45 @@ impl AuditLog {
     }
 }
 
+/// Writes the queued lines. While the log cannot be written (its disk is full) the lines
+/// that do not fit the buffer are dropped, as kube-apiserver's log backend drops the events
+/// it fails to write (`audit.HandlePluginError`); the buffered ones are retried. The first
+/// failure is logged, and so is the recovery, with the number of lines dropped meanwhile.
 fn write_loop(rx: mpsc::Receiver<Msg>, mut out: std::io::BufWriter<std::fs::File>) {
     let mut failed = false;
-    let mut report = |r: std::io::Result<()>| {
-        if let Err(e) = r {
+    let mut dropped = 0u64;
+    let mut report = |r: std::io::Result<()>, line: bool| match r {
+        Err(e) => {
             if !failed {
                 tracing::error!(error = %e, "cannot write the audit log");
             }
             failed = true;
+            dropped += u64::from(line);
         }
+        Ok(()) if failed && !line => {
+            tracing::info!(dropped, "the audit log is writable again");
+            failed = false;
+            dropped = 0;
+        }
+        Ok(()) => {}
     };
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Line(l) => report(out.write_all(l.as_bytes())),
+                Msg::Line(l) => report(out.write_all(l.as_bytes()), true),
                 Msg::Close(ack) => {
-                    report(out.flush());
-                    report(out.get_ref().sync_data());
+                    report(out.flush(), false);
+                    report(out.get_ref().sync_data(), false);
                     let _ = ack.send(());
                     return;
                 }
             }
             next = rx.try_recv().ok();
         }
-        report(out.flush());
+        report(out.flush(), false);
     }
-    report(out.flush());
+    report(out.flush(), false);
 }
 
 /// `2026-01-02T15:04:05.123456Z` (`metav1.MicroTime`).
@@ -177,6 +189,8 @@ pub struct Record {
     pub user: Option<User>,
     /// The authorizer's decision and reason, once authorization ran.
     pub decision: Option<(&'static str, String)>,
+    /// Admission's audit annotations (`pod-security.kubernetes.io/...`).
+    pub annotations: Vec<(String, String)>,
 }
 
 impl Record {
@@ -212,6 +226,7 @@ impl Record {
             object_ref,
             user: None,
             decision: None,
+            annotations: Vec::new(),
         }
     }
 
@@ -270,6 +285,14 @@ impl Record {
                 "authorization.k8s.io/decision": decision,
                 "authorization.k8s.io/reason": reason,
             });
+        }
+        // Admission plugins' annotations (audit.AddAuditAnnotations) sit beside the
+        // authorizer's.
+        for (k, v) in &self.annotations {
+            if !ev["annotations"].is_object() {
+                ev["annotations"] = json!({});
+            }
+            ev["annotations"][k] = json!(v);
         }
         self.log.write(&ev);
     }
@@ -333,6 +356,10 @@ mod tests {
         );
         r.user = Some(User::admin());
         r.decision = Some(("allow", String::new()));
+        r.annotations.push((
+            "pod-security.kubernetes.io/enforce-policy".into(),
+            "privileged:latest".into(),
+        ));
         r.name_from_object("cm");
         r.finish(201, None);
         let denied = RequestInfo::new("DELETE", "/api/v1/nodes/n2", None);
@@ -370,6 +397,10 @@ mod tests {
         );
         assert_eq!(e["responseStatus"], json!({"metadata": {}, "code": 201}));
         assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "allow");
+        assert_eq!(
+            e["annotations"]["pod-security.kubernetes.io/enforce-policy"],
+            "privileged:latest"
+        );
         assert!(e["requestReceivedTimestamp"]
             .as_str()
             .unwrap()

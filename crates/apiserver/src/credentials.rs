@@ -69,10 +69,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CredentialsError + '_ {
     }
 }
 
-/// Writes `contents` atomically (temp file + rename) with mode 0600.
+/// Writes `contents` atomically (temp file, fsync, rename) with mode 0600: a failed write
+/// (the disk full) leaves the file as it was, whole, and removes the temp file.
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    {
+    let written = (|| {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -83,8 +84,12 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         let mut f = opts.open(&tmp).map_err(io(&tmp))?;
         f.write_all(contents).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    written
 }
 
 /// Creates `dir` (and its parents) and makes it mode 0700.
@@ -288,17 +293,21 @@ pub fn node_token(data_dir: &Path, node: &str) -> Result<String> {
         return Ok(t);
     }
     let tmp = dir.join(format!(".{node}.{}", uuid::Uuid::new_v4().simple()));
-    {
+    let written = {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(io(&tmp))?;
-        f.write_all(format!("{}\n", random_token()).as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(&tmp))?;
+            .and_then(|mut f| {
+                f.write_all(format!("{}\n", random_token()).as_bytes())
+                    .and_then(|()| f.sync_all())
+            })
+    };
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
     }
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);

@@ -70,9 +70,35 @@ fn aggregated_group(group: &str, versions: &[String], rel: &Registry) -> Value {
     g
 }
 
-/// The Content-Type of aggregated discovery responses.
+/// The Content-Type of aggregated discovery responses (v2).
 pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// The aggregated discovery version an `Accept` header asks for first: `v2` (kubectl 1.30+
+/// lists it before `v2beta1`) or `v2beta1` (all kubectl 1.27 to 1.29 ask for, e.g. the kubectl
+/// the dispatcher runs against `--emulated-version 1.29`); `None` for the legacy documents.
+/// kube-apiserver 1.30 to 1.32 serve both (staging/src/k8s.io/apiserver/pkg/endpoints/discovery/aggregated/negotiation.go).
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    accept.split(',').find_map(|range| {
+        let params: Vec<&str> = range.split(';').map(str::trim).collect();
+        let has = |p: &str| params.contains(&p);
+        if !(has("g=apidiscovery.k8s.io") && has("as=APIGroupDiscoveryList")) {
+            return None;
+        }
+        if has("v=v2") {
+            Some("v2")
+        } else if has("v=v2beta1") {
+            Some("v2beta1")
+        } else {
+            None
+        }
+    })
+}
+
+/// The Content-Type of an aggregated discovery response of `version`.
+pub fn aggregated_content_type(version: &str) -> String {
+    format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
+}
 
 /// `/api` (core) or `/apis` (named groups) in the aggregated v2 form.
 pub fn aggregated(core: bool, rel: &Registry) -> Value {
@@ -301,6 +327,30 @@ mod tests {
         assert!(!psp(&v132()));
         assert!(group("policy", &v132()).is_none());
         assert_eq!(version(v122.release())["minor"], "22");
+    }
+
+    #[test]
+    fn aggregated_discovery_is_negotiated() {
+        // kubectl 1.32, then kubectl 1.29 (the dispatcher's choice for a 1.29 server).
+        assert_eq!(
+            aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"),
+            Some("v2")
+        );
+        assert_eq!(
+            aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"),
+            Some("v2beta1")
+        );
+        assert_eq!(aggregated_version("application/json"), None);
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList"
+            ),
+            None
+        );
+        assert_eq!(
+            aggregated_content_type("v2beta1"),
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod inflight;
 pub mod nodelifecycle;
 pub mod nodeproxy;
 pub mod patch;
+pub mod podsecurity;
 pub mod profiles;
 pub mod protobuf;
 pub mod registry;
@@ -106,6 +107,15 @@ pub struct Config {
 /// the 4096 bytes of slack net/http allows on top of it. A larger head gets
 /// `431 Request Header Fields Too Large` and the connection is closed.
 pub const MAX_HEADER_BYTES: usize = (1 << 20) + 4096;
+
+/// A keep-alive connection with no request for this long is closed, as kube-apiserver's
+/// `http.Server{IdleTimeout: 90 * time.Second}`
+/// (staging/src/k8s.io/apiserver/pkg/server/secure_serving.go `Serve`); without it every
+/// connection a client's pool ever opened stayed open for good (the node agent's pool grows with
+/// its concurrent requests: 35 connections, 70 descriptors in the process, after a churn of 450
+/// pods). hyper has one timer for an idle connection and a slow request head, so the head of a
+/// request also gets 90 s (kube-apiserver's `ReadHeaderTimeout` is 32 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The admission plugins `--enable-admission-plugins` may name at release `version`: the
 /// ones armorlet's server always runs (accepted, nothing changes) and PodSecurityPolicy
@@ -329,6 +339,7 @@ impl Server {
             ca_pem: creds.ca_pem.clone(),
             pod_security_policy: config.pod_security_policy,
             schedule_soon: tokio::sync::Notify::new(),
+            blocking_slots: tokio::sync::Semaphore::new(handlers::BLOCKING_REQUESTS),
         });
         for ns in SYSTEM_NAMESPACES {
             handlers::ensure_namespace(&state, ns).map_err(ServerError::Bootstrap)?;
@@ -419,6 +430,8 @@ impl Server {
             let mut settled: Option<u64> = None;
             // The node lifecycle controller's memory of heartbeats (monotonic), across passes.
             let node_health = Arc::new(std::sync::Mutex::new(nodelifecycle::NodeHealth::default()));
+            // The error of the failing passes, and when it was last logged.
+            let mut failing: Option<(String, std::time::Instant)> = None;
             loop {
                 tokio::select! {
                     // Every INTERVAL, and at once when a pod is created (the real scheduler
@@ -455,9 +468,24 @@ impl Server {
                             Ok((after == before).then_some(after))
                         };
                         match tokio::task::spawn_blocking(pass).await {
-                            Ok(Err(e)) => tracing::warn!(error = %e.message, "scheduling pass failed"),
+                            // A failing store (its disk full) fails every pass: the same
+                            // error is logged once a minute, not twice a second.
+                            Ok(Err(e)) => {
+                                let repeat = failing.as_ref().is_some_and(|(m, at): &(String, std::time::Instant)| {
+                                    *m == e.message && at.elapsed() < Duration::from_secs(60)
+                                });
+                                if !repeat {
+                                    tracing::warn!(error = %e.message, "scheduling pass failed");
+                                    failing = Some((e.message, std::time::Instant::now()));
+                                }
+                            }
                             Err(e) => tracing::warn!(error = %e, "scheduling pass panicked"),
-                            Ok(Ok(rv)) => settled = rv,
+                            Ok(Ok(rv)) => {
+                                if failing.take().is_some() {
+                                    tracing::info!("scheduling pass works again");
+                                }
+                                settled = rv;
+                            }
                         }
                     }
                     _ = sched_stop.changed() => break,
@@ -509,6 +537,8 @@ impl Server {
                     async move { Ok::<_, Infallible>(handlers::handle(state, req, peer).await) }
                 });
                 let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(IDLE_TIMEOUT)
                     .max_header_size(MAX_HEADER_BYTES)
                     .max_buf_size(2 * MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(tls), svc)

@@ -328,9 +328,9 @@ pub async fn handle(
     let query = req.uri().query().map(String::from);
     let st = state.clone();
     let (n2, q2) = (name.clone(), query.clone());
-    let up = tokio::task::spawn_blocking(move || resolve(&st, &ns, &n2, sub, q2.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(format!("request handler failed: {e}")))??;
+    let up = state
+        .blocking(move || resolve(&st, &ns, &n2, sub, q2.as_deref()))
+        .await??;
     let Some(up) = up else {
         return Ok(crate::http::response(200, "text/plain", Bytes::new()));
     };

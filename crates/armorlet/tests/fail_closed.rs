@@ -132,3 +132,97 @@ fn unavailable_confinement_never_runs_the_workload() {
     }
     c.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1"]);
 }
+
+/// A kernel without Landlock, for real: `armorlet up` (and with it crun and every container)
+/// runs under a seccomp filter that fails the three Landlock syscalls with `ENOSYS`, as a
+/// kernel built without Landlock does, so the ABI probe reads 0, older than the 6 the
+/// backend needs. The filter is installed by the confine helper itself (a plan with only a
+/// seccomp program), so nothing but the kernel's answer changes.
+fn without_landlock(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names":
+        ["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"],
+        "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#;
+    let compiled = armorlet_seccomp::Profile::from_json(profile)
+        .unwrap()
+        .compile(&armorlet_seccomp::ResolveContext::host_default())
+        .unwrap();
+    let mut plan = armorlet_landlock::plan::Plan {
+        profile: "no-landlock".into(),
+        ..Default::default()
+    };
+    plan.set_seccomp(&compiled.program, compiled.flags);
+    let path = dir.join("no-landlock.plan");
+    plan.write(&path).unwrap();
+    vec![
+        confine_helper().into_os_string(),
+        path.into_os_string(),
+        "--".into(),
+    ]
+}
+
+#[test]
+fn landlock_unavailable_fails_closed() {
+    let helper = confine_helper();
+    let helper = helper.to_str().unwrap();
+    let plan_dir = tempfile::tempdir().unwrap();
+    let wrapper = without_landlock(plan_dir.path());
+    let wrapper: Vec<&std::ffi::OsStr> = wrapper.iter().map(|w| w.as_os_str()).collect();
+
+    // An explicit `--apparmor landlock` refuses to start the node at all.
+    let mut refused = Cluster::prepared(
+        "crun",
+        &["--apparmor", "landlock", "--confine-helper", helper],
+        None,
+        vec![hostname()],
+    );
+    refused.wrapper = wrapper.iter().map(|w| w.to_os_string()).collect();
+    let out = refused
+        .up_command()
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "armorlet up started: {stderr}");
+    assert!(
+        stderr.contains("the kernel's Landlock ABI is 0 (6 or newer needed)"),
+        "{stderr}"
+    );
+
+    // `auto` runs the node without AppArmor: pods asking for a profile are rejected, the
+    // workload never runs; a pod without one runs.
+    let c = Cluster::wrapped(
+        "crun",
+        &["--apparmor", "auto", "--confine-helper", helper],
+        &wrapper,
+    );
+    let markers = c.dir.path().join("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    let m = markers.to_str().unwrap();
+    c.apply(&pod(
+        "wants-apparmor",
+        "{}",
+        "container.apparmor.security.beta.kubernetes.io/c: runtime/default",
+        m,
+    ));
+    c.apply(&pod(
+        "control",
+        "{seccompProfile: {type: RuntimeDefault}}",
+        "",
+        m,
+    ));
+    c.wait_running("control");
+    c.wait_for("the control's marker", || {
+        markers.join("control").exists().then_some(())
+    });
+    let p = c.wait_for("wants-apparmor rejected", || {
+        let p = c.pod("wants-apparmor");
+        (p["status"]["phase"] == "Failed").then_some(p)
+    });
+    assert_eq!(p["status"]["reason"], "AppArmor", "{p}");
+    assert_eq!(
+        p["status"]["message"],
+        "Pod was rejected: Cannot enforce AppArmor: AppArmor is not enabled on the host"
+    );
+    assert!(!markers.join("wants-apparmor").exists(), "the workload ran");
+    c.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1"]);
+}

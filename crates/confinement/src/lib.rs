@@ -7,9 +7,12 @@
 //!   messages, and deprecation warnings.
 //! - [`resolve`]: the kubelet's choice of the effective seccomp and AppArmor
 //!   profile of every container.
+//! - [`pod_security`]: Pod Security Admission (the `pod-security.kubernetes.io/*` namespace
+//!   labels, the baseline and restricted checks, kube-apiserver's admission decisions).
 
 pub mod apparmor_admit;
 pub mod pod;
+pub mod pod_security;
 pub mod profiles;
 pub mod psp;
 pub mod resolve;

@@ -269,7 +269,7 @@ fn parse_profile(
     }))
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -280,7 +280,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn wrong(path: &str, expected: &'static str, found: &Value) -> ShapeError {
+pub(crate) fn wrong(path: &str, expected: &'static str, found: &Value) -> ShapeError {
     ShapeError::WrongType {
         path: if path.is_empty() {
             "<root>".into()

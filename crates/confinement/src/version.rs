@@ -170,6 +170,31 @@ pub enum Switch {
     /// The Node authorizer lets a node read only its own Node object, and list or watch only
     /// the pods bound to it (the `AuthorizeNodeWithSelectors` feature, on by default).
     AuthorizeNodeWithSelectors,
+    /// kube-apiserver runs the `PodSecurity` admission plugin (Pod Security Admission: the
+    /// `pod-security.kubernetes.io/*` namespace labels).
+    PodSecurityAdmission,
+    /// Pod Security's restricted checks replace the baseline checks they supersede
+    /// (restricted volume types for hostPath volumes, restricted capabilities for non-default
+    /// ones, the restricted seccomp check for the baseline one) instead of both reporting.
+    PodSecurityRestrictedOverrides,
+    /// A pod update that changes the pod seccomp annotation is a significant update for Pod
+    /// Security.
+    PodSecurityPodSeccompAnnotationUpdate,
+    /// A pod update that changes a container seccomp annotation is a significant update for
+    /// Pod Security.
+    PodSecurityContainerSeccompAnnotationUpdate,
+    /// Without a `warn` label, Pod Security warns at the `enforce` level when that is more
+    /// restrictive than the default warn level.
+    PodSecurityWarnDefaultsToEnforce,
+    /// Pod Security's seLinuxOptions check reports "user/role may not be set" also when the
+    /// type is allowed.
+    PodSecuritySELinuxUserRoleAlone,
+    /// Pod Security's AppArmor check reads the `appArmorProfile` fields and words its detail
+    /// `... must not set AppArmor profile type to ...`.
+    PodSecurityAppArmorFieldCheck,
+    /// Defaulting gives the ports of `hostNetwork` pod templates (Deployments, DaemonSets, ...)
+    /// a `hostPort`, as it does for pods.
+    HostNetworkHostPortsInTemplates,
 }
 
 /// One row of the behaviour table: the switch is on for minors
@@ -374,6 +399,83 @@ pub const ROW_AUTHORIZE_NODE_WITH_SELECTORS: SwitchRow = SwitchRow {
     citation: "KEP-4601 (beta, default on in v1.32): pkg/features/kube_features.go AuthorizeNodeWithSelectors, plugin/pkg/auth/authorizer/node/node_authorizer.go",
 };
 
+/// KEP-2579 (Pod Security Admission): alpha in v1.22 behind the `PodSecurity` feature gate
+/// (off by default), beta in v1.23 with the gate on by default, GA in v1.25 (PR #110459);
+/// `pkg/features/kube_features.go` PodSecurity, `plugin/pkg/admission/security/podsecurity/admission.go`.
+pub const ROW_POD_SECURITY_ADMISSION: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityAdmission,
+    since: Some(23),
+    until: None,
+    citation: "KEP-2579 beta (v1.23, gate PodSecurity on by default): pkg/features/kube_features.go PodSecurity; plugin/pkg/admission/security/podsecurity/admission.go",
+};
+
+/// kubernetes/kubernetes PR #107698 (v1.24; commits "Allow restricted checks to override
+/// (supercede) baseline checks", "Add overrides for hostpath, seccomp, and capabilities
+/// checks"): `OverrideCheckIDs` in staging/src/k8s.io/pod-security-admission/policy/checks.go
+/// and registry.go.
+pub const ROW_POD_SECURITY_RESTRICTED_OVERRIDES: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityRestrictedOverrides,
+    since: Some(24),
+    until: None,
+    citation: "PR #107698 (v1.24): staging/src/k8s.io/pod-security-admission/policy/registry.go OverrideCheckIDs",
+};
+
+/// PR #109819 "Partly remove support for seccomp annotations" (v1.25) dropped the pod
+/// annotation from `isSignificantPodUpdate` (staging/src/k8s.io/pod-security-admission/admission/admission.go).
+pub const ROW_POD_SECURITY_POD_SECCOMP_ANNOTATION_UPDATE: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityPodSeccompAnnotationUpdate,
+    since: None,
+    until: Some(24),
+    citation: "PR #109819 (v1.25): staging/src/k8s.io/pod-security-admission/admission/admission.go isSignificantPodUpdate",
+};
+
+/// PR #114846 (v1.27) dropped the container annotations from `isSignificantContainerUpdate`
+/// (staging/src/k8s.io/pod-security-admission/admission/admission.go).
+pub const ROW_POD_SECURITY_CONTAINER_SECCOMP_ANNOTATION_UPDATE: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityContainerSeccompAnnotationUpdate,
+    since: None,
+    until: Some(26),
+    citation: "PR #114846 (v1.27): staging/src/k8s.io/pod-security-admission/admission/admission.go isSignificantContainerUpdate",
+};
+
+/// PR #113491 "[PSA] default warn to enforce level" (v1.26):
+/// staging/src/k8s.io/pod-security-admission/api/helpers.go `PolicyToEvaluate`.
+pub const ROW_POD_SECURITY_WARN_DEFAULTS_TO_ENFORCE: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityWarnDefaultsToEnforce,
+    since: Some(26),
+    until: None,
+    citation: "PR #113491 (v1.26): staging/src/k8s.io/pod-security-admission/api/helpers.go PolicyToEvaluate",
+};
+
+/// PR #113111 "Fix SELinux PodSecurity message when only user or role are set" (v1.26):
+/// staging/src/k8s.io/pod-security-admission/policy/check_seLinuxOptions.go.
+pub const ROW_POD_SECURITY_SELINUX_USER_ROLE_ALONE: SwitchRow = SwitchRow {
+    switch: Switch::PodSecuritySELinuxUserRoleAlone,
+    since: Some(26),
+    until: None,
+    citation: "PR #113111 (v1.26): staging/src/k8s.io/pod-security-admission/policy/check_seLinuxOptions.go",
+};
+
+/// KEP-24 AppArmor GA, PR #123435 (v1.30), commit "PodSecurity check for AppArmor fields":
+/// staging/src/k8s.io/pod-security-admission/policy/check_appArmorProfile.go.
+pub const ROW_POD_SECURITY_APPARMOR_FIELD_CHECK: SwitchRow = SwitchRow {
+    switch: Switch::PodSecurityAppArmorFieldCheck,
+    since: Some(30),
+    until: None,
+    citation: "KEP-24 GA, PR #123435 (v1.30): staging/src/k8s.io/pod-security-admission/policy/check_appArmorProfile.go",
+};
+
+/// PR #117696 "Do hostNet Pod-ports -> hostPorts in Pod defaults" (v1.28, feature gate
+/// `DefaultHostNetworkHostPortsInPodTemplates` off by default): pkg/apis/core/v1/defaults.go
+/// `SetDefaults_PodSpec` stopped defaulting `hostPort` in pod templates.
+pub const ROW_HOST_NETWORK_HOST_PORTS_IN_TEMPLATES: SwitchRow = SwitchRow {
+    switch: Switch::HostNetworkHostPortsInTemplates,
+    since: None,
+    until: Some(27),
+    citation:
+        "PR #117696 (v1.28): pkg/apis/core/v1/defaults.go SetDefaults_PodSpec, SetDefaults_Pod",
+};
+
 /// The behaviour table: one row per [`Switch`], each citing its upstream change.
 pub const SWITCHES: &[SwitchRow] = &[
     ROW_SECCOMP_ANNOTATION_TO_FIELD_SYNC,
@@ -393,6 +495,14 @@ pub const SWITCHES: &[SwitchRow] = &[
     ROW_KUBEADM_CONTROL_PLANE_TAINT,
     ROW_KUBEADM_MASTER_LABEL,
     ROW_AUTHORIZE_NODE_WITH_SELECTORS,
+    ROW_POD_SECURITY_ADMISSION,
+    ROW_POD_SECURITY_RESTRICTED_OVERRIDES,
+    ROW_POD_SECURITY_POD_SECCOMP_ANNOTATION_UPDATE,
+    ROW_POD_SECURITY_CONTAINER_SECCOMP_ANNOTATION_UPDATE,
+    ROW_POD_SECURITY_WARN_DEFAULTS_TO_ENFORCE,
+    ROW_POD_SECURITY_SELINUX_USER_ROLE_ALONE,
+    ROW_POD_SECURITY_APPARMOR_FIELD_CHECK,
+    ROW_HOST_NETWORK_HOST_PORTS_IN_TEMPLATES,
 ];
 
 impl Switch {
@@ -471,6 +581,14 @@ mod tests {
             Switch::KubeadmControlPlaneTaint,
             Switch::KubeadmMasterLabel,
             Switch::AuthorizeNodeWithSelectors,
+            Switch::PodSecurityAdmission,
+            Switch::PodSecurityRestrictedOverrides,
+            Switch::PodSecurityPodSeccompAnnotationUpdate,
+            Switch::PodSecurityContainerSeccompAnnotationUpdate,
+            Switch::PodSecurityWarnDefaultsToEnforce,
+            Switch::PodSecuritySELinuxUserRoleAlone,
+            Switch::PodSecurityAppArmorFieldCheck,
+            Switch::HostNetworkHostPortsInTemplates,
         ];
         assert_eq!(SWITCHES.len(), all.len());
         for s in all {
@@ -507,6 +625,32 @@ mod tests {
             (Switch::KubeadmControlPlaneTaint, 23, false, 24, true),
             (Switch::KubeadmMasterLabel, 23, true, 24, false),
             (Switch::AuthorizeNodeWithSelectors, 31, false, 32, true),
+            (Switch::PodSecurityAdmission, 22, false, 23, true),
+            (Switch::PodSecurityRestrictedOverrides, 23, false, 24, true),
+            (
+                Switch::PodSecurityPodSeccompAnnotationUpdate,
+                24,
+                true,
+                25,
+                false,
+            ),
+            (
+                Switch::PodSecurityContainerSeccompAnnotationUpdate,
+                26,
+                true,
+                27,
+                false,
+            ),
+            (
+                Switch::PodSecurityWarnDefaultsToEnforce,
+                25,
+                false,
+                26,
+                true,
+            ),
+            (Switch::PodSecuritySELinuxUserRoleAlone, 25, false, 26, true),
+            (Switch::PodSecurityAppArmorFieldCheck, 29, false, 30, true),
+            (Switch::HostNetworkHostPortsInTemplates, 27, true, 28, false),
         ];
         for &(s, before, b, after, a) in cases {
             assert_eq!(v(before).has(s), b, "{s:?} at 1.{before}");

@@ -35,11 +35,26 @@ struct Source {
     archive: PathBuf,
 }
 
-/// Loads all images of the archive at `path`, copying blobs into `blob_dir`.
+/// Loads all images of the archive at `path`, copying blobs into `blob_dir`. The blobs this
+/// call added to `blob_dir` (ones that were not there before) are appended to `created`, also
+/// when it fails, so that the caller can remove them again when the images are not indexed.
 pub(crate) fn load(
     path: &Path,
     staging: &Path,
     blob_dir: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Result<Vec<LoadedImage>, ImageError> {
+    let new_blobs = std::cell::RefCell::new(Vec::new());
+    let result = load_into(path, staging, blob_dir, &new_blobs);
+    created.extend(new_blobs.into_inner());
+    result
+}
+
+fn load_into(
+    path: &Path,
+    staging: &Path,
+    blob_dir: &Path,
+    created: &std::cell::RefCell<Vec<PathBuf>>,
 ) -> Result<Vec<LoadedImage>, ImageError> {
     let meta = fs::metadata(path).map_err(ImageError::io(path))?;
     let src = if meta.is_dir() {
@@ -54,6 +69,7 @@ pub(crate) fn load(
     let ctx = Loader {
         src: &src,
         blob_dir,
+        created,
     };
     if src.exists("index.json") {
         ctx.load_oci()
@@ -190,12 +206,12 @@ impl Source {
 }
 
 #[derive(Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
     #[serde(default)]
-    size: Option<u64>,
+    pub(crate) size: Option<u64>,
     #[serde(default)]
     annotations: HashMap<String, String>,
     #[serde(default)]
@@ -203,20 +219,21 @@ struct Descriptor {
 }
 
 #[derive(Deserialize)]
-struct Platform {
+pub(crate) struct Platform {
     architecture: String,
     os: String,
 }
 
 #[derive(Deserialize)]
-struct OciIndex {
-    manifests: Vec<Descriptor>,
+pub(crate) struct OciIndex {
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
+/// An OCI image manifest or a Docker v2 schema 2 manifest (the same shape).
 #[derive(Deserialize)]
-struct OciManifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+pub(crate) struct OciManifest {
+    pub(crate) config: Descriptor,
+    pub(crate) layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -232,10 +249,12 @@ struct DockerManifest {
 struct Loader<'a> {
     src: &'a Source,
     blob_dir: &'a Path,
+    /// Blobs this load added to `blob_dir`.
+    created: &'a std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// The OCI platform architecture name of this machine.
-fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -243,7 +262,7 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.index.v1+json"
         || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
@@ -255,7 +274,9 @@ impl Loader<'_> {
         for desc in &index.manifests {
             let names = names_of(desc);
             let manifest_desc = self.pick_platform(desc)?;
-            out.push(self.load_oci_manifest(&manifest_desc, names)?);
+            // The repo digest is the digest the entry names (an index's, for a multi-platform
+            // image), as containerd records a pulled or imported image's target.
+            out.push(self.load_oci_manifest(&manifest_desc, &desc.digest, names)?);
         }
         if out.is_empty() {
             return Err(self.src.invalid("index.json lists no manifests"));
@@ -281,11 +302,7 @@ impl Loader<'_> {
                     error,
                 }
             })?;
-        let chosen = nested.manifests.into_iter().find(|m| {
-            m.platform
-                .as_ref()
-                .is_none_or(|p| p.os == "linux" && p.architecture == host_arch())
-        });
+        let chosen = choose_platform(nested.manifests);
         let chosen = chosen.ok_or_else(|| {
             self.src.invalid(&format!(
                 "no linux/{} manifest in {}",
@@ -299,6 +316,7 @@ impl Loader<'_> {
     fn load_oci_manifest(
         &self,
         desc: &Descriptor,
+        repo_digest: &str,
         names: Vec<String>,
     ) -> Result<LoadedImage, ImageError> {
         let bytes = self.verified_bytes(desc)?;
@@ -324,10 +342,19 @@ impl Loader<'_> {
                 .1;
             layers.push(layer.digest.clone());
         }
-        let repo_digests = names
+        // A name with a digest (`repo@sha256:…`, an image pulled by digest) is a repo digest,
+        // not a tag.
+        let (digested, names): (Vec<String>, Vec<String>) =
+            names.into_iter().partition(|n| n.contains('@'));
+        let mut repo_digests: Vec<String> = names
             .iter()
-            .map(|n| format!("{}@{}", repo_of(n), desc.digest))
+            .map(|n| format!("{}@{repo_digest}", repo_of(n)))
             .collect();
+        for d in digested {
+            if !repo_digests.contains(&d) {
+                repo_digests.push(d);
+            }
+        }
         self.finish(
             &manifest.config.digest,
             &config_bytes,
@@ -459,8 +486,25 @@ impl Loader<'_> {
     fn store_bytes(&self, digest: &str, bytes: &[u8]) -> Result<(), ImageError> {
         let path = self.blob_dir.join(id_hex(digest)?);
         let tmp = unique_tmp(self.blob_dir);
-        fs::write(&tmp, bytes).map_err(ImageError::io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(ImageError::io(&path))
+        if let Err(e) = fs::write(&tmp, bytes) {
+            let _ = fs::remove_file(&tmp);
+            return Err(ImageError::io(&tmp)(e));
+        }
+        self.publish(&tmp, &path)
+    }
+
+    /// Moves a verified blob to its place (replacing a copy there, which repairs a blob
+    /// corrupted on disk), remembering it when it is new.
+    fn publish(&self, tmp: &Path, path: &Path) -> Result<(), ImageError> {
+        let new = !path.exists();
+        if let Err(e) = fs::rename(tmp, path) {
+            let _ = fs::remove_file(tmp);
+            return Err(ImageError::io(path)(e));
+        }
+        if new {
+            self.created.borrow_mut().push(path.to_path_buf());
+        }
+        Ok(())
     }
 
     /// Copies a blob into the store while hashing it; returns its digest and size.
@@ -476,7 +520,13 @@ impl Loader<'_> {
             inner: File::create(&tmp).map_err(ImageError::io(&tmp))?,
             hasher: Sha256::new(),
         };
-        let n = io::copy(&mut input, &mut out).map_err(ImageError::io(rel))?;
+        let n = match io::copy(&mut input, &mut out) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(ImageError::io(rel)(e));
+            }
+        };
         let digest = format!("sha256:{}", hex(&out.hasher.finalize()));
         let checked = match expected {
             Some(e) => expect_digest(rel, e, &digest),
@@ -493,9 +543,20 @@ impl Loader<'_> {
             return Err(e);
         }
         let path = self.blob_dir.join(id_hex(&digest)?);
-        fs::rename(&tmp, &path).map_err(ImageError::io(&path))?;
+        self.publish(&tmp, &path)?;
         Ok((digest, n))
     }
+}
+
+/// The entry of an index this node runs: the first one without a platform or for linux on
+/// this machine's architecture (containerd's default platform matcher, without variants).
+/// Pulls choose with the same function, so the store loads what was pulled.
+pub(crate) fn choose_platform(manifests: Vec<Descriptor>) -> Option<Descriptor> {
+    manifests.into_iter().find(|m| {
+        m.platform
+            .as_ref()
+            .is_none_or(|p| p.os == "linux" && p.architecture == host_arch())
+    })
 }
 
 /// A temporary name in `dir`, unique across processes and threads.
@@ -540,7 +601,7 @@ fn repo_of(name: &str) -> &str {
         .map_or(name, |i| &name[..slash + i])
 }
 
-fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageError> {
+pub(crate) fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageError> {
     if expected == actual {
         Ok(())
     } else {
@@ -550,6 +611,17 @@ fn expect_digest(what: &str, expected: &str, actual: &str) -> Result<(), ImageEr
             actual: actual.into(),
         })
     }
+}
+
+/// The sha256 of a blob file as stored (its digest).
+pub(crate) fn blob_digest(path: &Path) -> Result<String, ImageError> {
+    let mut file = File::open(path).map_err(ImageError::io(path))?;
+    let mut hasher = HashingWriter {
+        inner: io::sink(),
+        hasher: Sha256::new(),
+    };
+    io::copy(&mut file, &mut hasher).map_err(ImageError::io(path))?;
+    Ok(format!("sha256:{}", hex(&hasher.hasher.finalize())))
 }
 
 /// The sha256 of a layer blob after gzip decompression (the diff id).
@@ -594,6 +666,27 @@ fn image_config(config: &Value) -> ImageConfig {
 /// Lowercase hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A reader that hashes what is read through it.
+pub(crate) struct HashingReader<R> {
+    pub inner: R,
+    pub hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// `sha256:<hex>` of everything read so far.
+    pub fn digest(self) -> String {
+        format!("sha256:{}", hex(&self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A writer that hashes what passes through it.

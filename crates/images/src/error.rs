@@ -49,6 +49,16 @@ pub enum ImageError {
         /// Why it is refused.
         reason: String,
     },
+    /// A pull from a registry failed (containerd's wording, which the kubelet passes on).
+    #[error("failed to pull and unpack image \"{reference}\": {reason}")]
+    Pull {
+        /// The normalized reference.
+        reference: String,
+        /// What went wrong.
+        reason: String,
+        /// The registry has no such repository, tag or digest.
+        not_found: bool,
+    },
     /// No image matches the reference.
     #[error("image {0:?} not found")]
     NotFound(String),

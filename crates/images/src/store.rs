@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::archive::{self, LoadedImage};
 use crate::reference::{is_hex64, normalize_reference};
@@ -80,19 +81,42 @@ impl ImageStore {
     }
 
     /// Loads every image of an OCI image layout (directory or tar) or docker-archive tar,
-    /// verifying every digest; returns the records as stored.
+    /// verifying every digest; returns the records as stored. A load that fails (a digest
+    /// mismatch, a full disk) changes nothing: the index is replaced only once every image
+    /// is verified, and the blobs it added are removed again. A blob already in the store
+    /// is replaced by the verified copy, so loading the archive again repairs a blob
+    /// corrupted on disk.
     pub fn load_archive(&self, path: &Path) -> Result<Vec<ImageRecord>, ImageError> {
         let staging = tempdir_in(&self.root.join("tmp"))?;
         // Under the lock: a concurrent remove must not collect blobs not yet indexed.
         let _lock = self.lock()?;
-        let loaded = archive::load(path, &staging.0, &self.blob_dir())?;
-        let mut index = self.read_index()?;
-        let mut out = Vec::new();
-        for image in loaded {
-            out.push(merge(&mut index, image));
+        let mut created = Vec::new();
+        let result =
+            archive::load(path, &staging.0, &self.blob_dir(), &mut created).and_then(|loaded| {
+                let mut index = self.read_index()?;
+                let out: Vec<ImageRecord> = loaded
+                    .into_iter()
+                    .map(|image| merge(&mut index, image))
+                    .collect();
+                self.write_index(&index)?;
+                Ok(out)
+            });
+        if result.is_err() {
+            for blob in created {
+                let _ = fs::remove_file(blob);
+            }
         }
-        self.write_index(&index)?;
-        Ok(out)
+        result
+    }
+
+    /// The store's root directory (`D/images`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of a blob the store holds (`sha256:<hex>`), if it holds it.
+    pub(crate) fn blob_if_present(&self, digest: &str) -> Option<PathBuf> {
+        self.blob_path(digest).ok().filter(|p| p.is_file())
     }
 
     /// All images, in load order.
@@ -138,6 +162,13 @@ impl ImageStore {
 
     /// The unpacked root filesystem of an image: all layers applied in order (OCI whiteouts
     /// honoured) into `roots/<config hex>`, once, shared by every caller.
+    ///
+    /// Unpacking verifies the blobs again, as they are on disk now: the config against the
+    /// image id, each layer against its digest before anything of it is applied, and what was
+    /// applied against the config's `rootfs.diff_ids` (containerd's unpacker: "wrong diff id
+    /// calculated on extraction", core/unpack/unpacker.go). A blob corrupted since it was
+    /// loaded is a [`ImageError::DigestMismatch`] naming it, and no root is published;
+    /// `load_archive` of a good copy repairs it.
     pub fn image_root(&self, image: &ImageRecord) -> Result<PathBuf, ImageError> {
         let hex = id_hex(&image.id)?;
         let target = self.root.join("roots").join(hex);
@@ -160,16 +191,60 @@ impl ImageStore {
             .join(format!(".tmp-{hex}-{}", std::process::id()));
         remove_any(&staging)?;
         fs::create_dir(&staging).map_err(ImageError::io(&staging))?;
-        let applied = entry
-            .layers
-            .iter()
-            .try_for_each(|layer| unpack::apply_layer(&self.blob_path(layer)?, layer, &staging));
+        let applied = self.diff_ids(entry).and_then(|diff_ids| {
+            entry
+                .layers
+                .iter()
+                .zip(&diff_ids)
+                .try_for_each(|(layer, diff_id)| {
+                    let blob = self.blob_path(layer)?;
+                    archive::expect_digest(
+                        &format!("layer {layer} in the image store"),
+                        layer,
+                        &archive::blob_digest(&blob)?,
+                    )?;
+                    unpack::apply_layer(&blob, layer, diff_id, &staging)
+                })
+        });
         if let Err(e) = applied {
             remove_any(&staging)?;
             return Err(e);
         }
         fs::rename(&staging, &target).map_err(ImageError::io(&target))?;
         Ok(target)
+    }
+
+    /// The `rootfs.diff_ids` of an image's config blob, verified against the image id.
+    fn diff_ids(&self, entry: &IndexEntry) -> Result<Vec<String>, ImageError> {
+        let path = self.blob_path(&entry.record.id)?;
+        let bytes = fs::read(&path).map_err(ImageError::io(&path))?;
+        archive::expect_digest(
+            &format!("image config {} in the image store", entry.record.id),
+            &entry.record.id,
+            &format!("sha256:{}", archive::hex(&sha2::Sha256::digest(&bytes))),
+        )?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|error| ImageError::Json {
+                what: format!("config {}", entry.record.id),
+                error,
+            })?;
+        let diff_ids: Vec<String> = config
+            .pointer("/rootfs/diff_ids")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if diff_ids.len() != entry.layers.len() {
+            return Err(ImageError::DigestMismatch {
+                what: format!("the layers of image {}", entry.record.id),
+                expected: format!("{} diff_ids", entry.layers.len()),
+                actual: format!("{} in its config", diff_ids.len()),
+            });
+        }
+        Ok(diff_ids)
     }
 
     fn blob_dir(&self) -> PathBuf {

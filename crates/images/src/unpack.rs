@@ -17,21 +17,29 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tar::EntryType;
 
-use crate::archive::maybe_gunzip;
+use crate::archive::{expect_digest, maybe_gunzip, HashingReader};
 use crate::store::remove_any;
 use crate::ImageError;
+use sha2::Digest;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 /// Symlinks followed while resolving one path (as the kernel's MAXSYMLINKS).
 const MAX_LINKS: usize = 40;
 
-/// Applies the layer blob at `blob` (plain or gzip tar) onto `root`.
-pub(crate) fn apply_layer(blob: &Path, digest: &str, root: &Path) -> Result<(), ImageError> {
-    let mut archive = tar::Archive::new(maybe_gunzip(
-        File::open(blob).map_err(ImageError::io(blob))?,
-        blob,
-    )?);
+/// Applies the layer blob at `blob` (plain or gzip tar) onto `root`; what was read,
+/// uncompressed, must have the digest `diff_id` (the whole stream, also what follows the
+/// tar's end).
+pub(crate) fn apply_layer(
+    blob: &Path,
+    digest: &str,
+    diff_id: &str,
+    root: &Path,
+) -> Result<(), ImageError> {
+    let mut archive = tar::Archive::new(HashingReader {
+        inner: maybe_gunzip(File::open(blob).map_err(ImageError::io(blob))?, blob)?,
+        hasher: sha2::Sha256::new(),
+    });
     let mut layer = Layer {
         root,
         digest,
@@ -42,7 +50,13 @@ pub(crate) fn apply_layer(blob: &Path, digest: &str, root: &Path) -> Result<(), 
         let mut entry = entry.map_err(ImageError::io(blob))?;
         layer.apply(&mut entry)?;
     }
-    Ok(())
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(ImageError::io(blob))?;
+    expect_digest(
+        &format!("uncompressed layer {digest}"),
+        diff_id,
+        &rest.digest(),
+    )
 }
 
 /// True when running as root (ownership from the layer is applied only then).

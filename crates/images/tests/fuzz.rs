@@ -15,8 +15,9 @@
 //! device node in a layer is an unsafe layer); nothing is written outside the store directory
 //! (a sentinel directory beside it keeps its one file, unchanged and with one link; a scan of
 //! the case directory finds nothing else) and nothing outside the image's own root inside it
-//! (another root stays); no temporary file is left behind. `ARMORLET_FUZZ_SCALE` (default 1)
-//! scales the number of cases; the main test prints one summary line.
+//! (another root stays); no temporary file is left behind, and a refused load leaves no blob.
+//! `ARMORLET_FUZZ_SCALE` (default 1) scales the number of cases; the main test prints one
+//! summary line.
 
 use armorlet_fuzzkit::{bounded, corpus_dir, run, scale};
 use std::fs;
@@ -157,6 +158,7 @@ enum ErrKind {
     Unsafe,
     NotFound,
     Json,
+    Pull,
 }
 
 fn kind(e: &ImageError) -> ErrKind {
@@ -168,6 +170,8 @@ fn kind(e: &ImageError) -> ErrKind {
         ImageError::UnsafeLayer { .. } => ErrKind::Unsafe,
         ImageError::NotFound(_) => ErrKind::NotFound,
         ImageError::Json { .. } => ErrKind::Json,
+        // Loading an archive never talks to a registry.
+        ImageError::Pull { .. } => ErrKind::Pull,
     }
 }
 
@@ -209,6 +213,15 @@ fn load_and_unpack(case: &CaseDir, input: PathBuf) -> Result<Outcome, String> {
         Ok(Outcome::Loaded(roots))
     })??;
     case.check()?;
+    // Each case has a fresh store: a refused load must leave it without any blob.
+    if matches!(outcome, Outcome::LoadError(..)) {
+        let left = fs::read_dir(case.dir.join("store/blobs/sha256"))
+            .map_err(|e| format!("store/blobs/sha256: {e}"))?
+            .count();
+        if left > 0 {
+            return Err(format!("a refused load left {left} blob(s) in the store"));
+        }
+    }
     Ok(outcome)
 }
 

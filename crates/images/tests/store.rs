@@ -193,6 +193,98 @@ fn corrupted_layer_is_refused() {
     assert!(store(&tmp).list().unwrap().is_empty());
 }
 
+/// The blob files of a store.
+fn blobs(store_dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(store_dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A load refused for a digest mismatch leaves the store as it was: nothing listed and none
+/// of the blobs it had copied in (here the config and the first, good, layer).
+#[test]
+fn refused_load_leaves_no_blobs_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = oci_layout(
+        &tmp.path().join("good"),
+        "example.com/g:1",
+        &[layer(&[E::File("g", b"good", 0o644)])],
+    );
+    let s = store(&tmp);
+    s.load_archive(&good).unwrap();
+    let before = blobs(&tmp.path().join("images"));
+    let dir = oci_layout(
+        &tmp.path().join("l"),
+        "example.com/x:1",
+        &[
+            layer(&[E::File("a", b"first", 0o644)]),
+            layer(&[E::File("b", b"second", 0o644)]),
+        ],
+    );
+    let second = sha(&layer(&[E::File("b", b"second", 0o644)]));
+    let blob = dir.join("blobs/sha256").join(&second[7..]);
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[512] ^= 1;
+    fs::write(&blob, bytes).unwrap();
+    let err = s.load_archive(&dir).unwrap_err();
+    assert!(
+        matches!(err, ImageError::DigestMismatch { .. }) && err.to_string().contains(&second),
+        "{err}"
+    );
+    assert_eq!(s.list().unwrap().len(), 1);
+    assert_eq!(blobs(&tmp.path().join("images")), before);
+}
+
+/// A layer blob corrupted on disk after a good load: unpacking refuses it, naming the
+/// layer's digest, and publishes no root; loading the good archive again repairs the blob.
+/// A corrupted config blob is refused the same way.
+#[test]
+fn blob_corrupted_on_disk_is_refused_at_unpack_and_repaired_by_a_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layer(&[E::File("a", b"hello", 0o644)]);
+    let digest = sha(&l);
+    let dir = oci_layout(&tmp.path().join("l"), "example.com/c:1", &[l]);
+    let s = store(&tmp);
+    let rec = s.load_archive(&dir).unwrap().remove(0);
+    let images = tmp.path().join("images");
+    let stored = images.join("blobs/sha256").join(&digest[7..]);
+    let mut bytes = fs::read(&stored).unwrap();
+    bytes[512] ^= 1; // "hello" becomes "iello"
+    fs::write(&stored, &bytes).unwrap();
+    let err = s.image_root(&rec).unwrap_err();
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "digest mismatch for layer {digest} in the image store: expected {digest}, got sha256:"
+        )),
+        "{err}"
+    );
+    let roots: Vec<_> = fs::read_dir(images.join("roots")).unwrap().collect();
+    assert!(roots.is_empty(), "no root, no staging left: {roots:?}");
+    s.load_archive(&dir).unwrap();
+    let root = s.image_root(&rec).unwrap();
+    assert_eq!(fs::read(root.join("a")).unwrap(), b"hello");
+
+    fs::remove_dir_all(&root).unwrap();
+    let config = images.join("blobs/sha256").join(&rec.id[7..]);
+    let mut text = fs::read(&config).unwrap();
+    text.push(b' ');
+    fs::write(&config, text).unwrap();
+    let err = s.image_root(&rec).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "digest mismatch for image config {} in the image store",
+            rec.id
+        )),
+        "{err}"
+    );
+    s.load_archive(&dir).unwrap();
+    s.image_root(&rec).unwrap();
+}
+
 #[test]
 fn whiteouts_replacement_and_setuid() {
     let tmp = tempfile::tempdir().unwrap();

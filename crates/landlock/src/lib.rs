@@ -96,6 +96,11 @@ pub struct AppArmorConfig {
     pub feature_gate: bool,
     /// The emulated Kubernetes version (node Ready message).
     pub version: EmulatedVersion,
+    /// Whether the OCI runtime applies `process.apparmorProfile` (its `features` answer;
+    /// `None`: it does not say). The kernel backend needs it: a runtime built without
+    /// AppArmor could start the container unconfined, so with `Some(false)` `kernel` is
+    /// refused and `auto` does not pick it (fail closed).
+    pub runtime_apparmor: Option<bool>,
 }
 
 impl AppArmorConfig {
@@ -110,6 +115,7 @@ impl AppArmorConfig {
             helper,
             feature_gate: true,
             version: EmulatedVersion::DEFAULT,
+            runtime_apparmor: None,
         }
     }
 }
@@ -164,9 +170,18 @@ impl AppArmorNode {
     pub fn new(cfg: AppArmorConfig) -> Result<AppArmorNode, LandlockError> {
         let lsm = host::lsm_enabled(&cfg.apparmor_fs, &cfg.module_params);
         let landlock = host::landlock_abi() >= 6;
+        let runtime_ok = cfg.runtime_apparmor != Some(false);
         let backend = match cfg.mode {
             BackendChoice::Off => BackendKind::None,
-            BackendChoice::Kernel if lsm => BackendKind::Kernel,
+            BackendChoice::Kernel if lsm && runtime_ok => BackendKind::Kernel,
+            BackendChoice::Kernel if lsm => {
+                return Err(LandlockError::Backend {
+                    backend: "kernel",
+                    reason: "the OCI runtime does not support AppArmor (its `features` report \
+                             linux.apparmor.enabled: false)"
+                        .into(),
+                })
+            }
             BackendChoice::Kernel => {
                 return Err(LandlockError::Backend {
                     backend: "kernel",
@@ -187,7 +202,7 @@ impl AppArmorNode {
                     ),
                 })
             }
-            BackendChoice::Auto if lsm => BackendKind::Kernel,
+            BackendChoice::Auto if lsm && runtime_ok => BackendKind::Kernel,
             // Without the helper Landlock cannot confine anything: `auto` then
             // means "no AppArmor" (pods asking for a profile are refused), while
             // an explicit `--apparmor=landlock` fails in `start`.

@@ -133,6 +133,54 @@ fn kernel_backend_refused_without_the_lsm_and_none_when_off() {
     );
 }
 
+/// Fail closed: a runtime built without AppArmor would start the container with the profile
+/// silently ignored, so the kernel backend is refused and `auto` falls back to Landlock (or to
+/// no AppArmor, where pods asking for a profile are rejected).
+#[test]
+fn kernel_backend_refused_when_the_runtime_lacks_apparmor() {
+    let f = Fixture::new();
+    f.fake_lsm("k8s-apparmor-example-deny-write (enforce)\n");
+    let mut cfg = f.cfg(BackendChoice::Kernel, false);
+    cfg.runtime_apparmor = Some(false);
+    let err = AppArmorNode::new(cfg.clone()).expect_err("runtime without AppArmor");
+    assert!(
+        err.to_string()
+            .contains("the OCI runtime does not support AppArmor"),
+        "{err}"
+    );
+    cfg.runtime_apparmor = None;
+    assert_eq!(
+        AppArmorNode::new(cfg.clone())
+            .expect("unknown support: the runtime decides")
+            .backend(),
+        BackendKind::Kernel
+    );
+    cfg.mode = BackendChoice::Auto;
+    cfg.runtime_apparmor = Some(false);
+    let expected = if host::landlock_abi() >= 6 {
+        BackendKind::Landlock
+    } else {
+        BackendKind::None
+    };
+    assert_eq!(
+        AppArmorNode::new(cfg.clone()).expect("auto").backend(),
+        expected
+    );
+    cfg.helper = f.root.join("missing-helper");
+    let none = AppArmorNode::new(cfg).expect("auto without the helper");
+    assert_eq!(none.backend(), BackendKind::None);
+    assert_eq!(
+        admit_apparmor(
+            &pod("localhost/k8s-apparmor-example-deny-write"),
+            &none.host(),
+            EmulatedVersion::DEFAULT
+        ),
+        AppArmorAdmission::Reject {
+            message: "Cannot enforce AppArmor: AppArmor is not enabled on the host".into()
+        }
+    );
+}
+
 #[test]
 fn auto_without_the_helper_has_no_apparmor() {
     let f = Fixture::new();

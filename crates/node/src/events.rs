@@ -3,6 +3,7 @@
 //! of identical events into one object with `count`, `firstTimestamp`,
 //! `lastTimestamp` (k8s.io/client-go/tools/record/events_cache.go).
 
+use crate::health::{is_unavailable, ApiHealth};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
@@ -33,10 +34,23 @@ struct Seen {
 /// As client-go's broadcaster, recording does not wait for the API server: events go
 /// through a queue to one writer task, which keeps their order and the aggregation
 /// state, so a pod's start is not slowed by its `Pulled`/`Created`/`Started` writes.
+/// As there (k8s.io/client-go/tools/record/event.go), the queue holds at most
+/// [`MAX_QUEUED_EVENTS`] (newer ones are dropped when it is full), and an event the API
+/// server could not take because it was unavailable is retried [`MAX_TRIES_PER_EVENT`]
+/// times, [`RETRY_SLEEP`] apart (the first wait a random part of it), before it is dropped;
+/// one the server refused is not retried.
 #[derive(Clone)]
 pub struct Recorder {
-    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
+    queue: tokio::sync::mpsc::Sender<Queued>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// client-go's `maxQueuedEvents`.
+pub const MAX_QUEUED_EVENTS: usize = 1000;
+/// client-go's `maxTriesPerEvent`.
+pub const MAX_TRIES_PER_EVENT: u32 = 12;
+/// client-go's `defaultSleepDuration`.
+pub const RETRY_SLEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One event to write, or a pod to forget.
 enum Queued {
@@ -52,40 +66,77 @@ enum Queued {
 
 impl Recorder {
     /// A recorder for node `host`; its writer task runs until every clone is dropped.
-    pub fn new(client: kube::Client, host: &str) -> Self {
-        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    pub fn new(client: kube::Client, host: &str, health: ApiHealth) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::channel(MAX_QUEUED_EVENTS);
         let host = host.to_owned();
         tokio::spawn(async move {
             let mut seen: HashMap<Key, Seen> = HashMap::new();
             while let Some(q) = rx.recv().await {
-                match q {
-                    Queued::Forget(uid) => seen.retain(|k, _| k.uid != uid),
-                    Queued::Event {
-                        key,
-                        namespace,
-                        name,
-                        resource_version,
-                        time,
-                    } => {
-                        let reason = key.reason.clone();
-                        let r = write(
-                            &client,
-                            &host,
-                            &mut seen,
-                            key,
-                            namespace,
-                            &name,
-                            resource_version,
-                            &time,
-                        );
-                        if let Err(e) = r.await {
-                            tracing::warn!(reason, error = %e, "cannot record event");
-                        }
+                let Queued::Event {
+                    key,
+                    namespace,
+                    name,
+                    resource_version,
+                    time,
+                } = q
+                else {
+                    if let Queued::Forget(uid) = q {
+                        seen.retain(|k, _| k.uid != uid);
                     }
+                    continue;
+                };
+                let reason = key.reason.clone();
+                let mut tries = 0;
+                loop {
+                    let r = crate::health::bounded(write(
+                        &client,
+                        &host,
+                        &mut seen,
+                        key.clone(),
+                        namespace.clone(),
+                        &name,
+                        resource_version.clone(),
+                        &time,
+                    ))
+                    .await;
+                    health.record("record event", &r);
+                    let Err(e) = r else { break };
+                    if !is_unavailable(&e) {
+                        tracing::warn!(reason, error = %e, "cannot record event");
+                        break;
+                    }
+                    tries += 1;
+                    if tries >= MAX_TRIES_PER_EVENT {
+                        tracing::warn!(reason, error = %e, "cannot record event (retry limit exceeded)");
+                        break;
+                    }
+                    // The first wait is random, so nodes do not all retry at once.
+                    let wait = if tries == 1 {
+                        RETRY_SLEEP.mul_f64(f64::from(unique_suffix() as u32 % 1000) / 1000.0)
+                    } else {
+                        RETRY_SLEEP
+                    };
+                    tokio::time::sleep(wait).await;
                 }
             }
         });
-        Recorder { queue }
+        Recorder {
+            queue,
+            dropped: Default::default(),
+        }
+    }
+
+    fn enqueue(&self, q: Queued) {
+        use std::sync::atomic::Ordering;
+        if self.queue.try_send(q).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() || n == 0 {
+                tracing::warn!(
+                    dropped = n + 1,
+                    "event queue full ({MAX_QUEUED_EVENTS} events): event dropped"
+                );
+            }
+        }
     }
 
     /// Records one event about `pod` (container `container`, if any). Failures are logged.
@@ -106,7 +157,7 @@ impl Recorder {
             reason: reason.to_owned(),
             message: message.to_owned(),
         };
-        let _ = self.queue.send(Queued::Event {
+        self.enqueue(Queued::Event {
             key,
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             name: pod.metadata.name.clone().unwrap_or_default(),
@@ -117,7 +168,7 @@ impl Recorder {
 
     /// Forgets the aggregation state of a pod that is gone.
     pub async fn forget(&self, uid: &str) {
-        let _ = self.queue.send(Queued::Forget(uid.to_owned()));
+        self.enqueue(Queued::Forget(uid.to_owned()));
     }
 }
 
@@ -134,15 +185,19 @@ async fn write(
     now: &str,
 ) -> Result<(), kube::Error> {
     if let Some(s) = seen.get_mut(&key) {
-        s.count += 1;
         let api: Api<Event> = Api::namespaced(client.clone(), &s.namespace);
-        let patch = serde_json::json!({"count": s.count, "lastTimestamp": now});
-        if api
+        let patch = serde_json::json!({"count": s.count + 1, "lastTimestamp": now});
+        match api
             .patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .is_ok()
         {
-            return Ok(());
+            Ok(_) => {
+                s.count += 1;
+                return Ok(());
+            }
+            // Retried as a whole; a refused patch (the event is gone) makes a new one.
+            Err(e) if is_unavailable(&e) => return Err(e),
+            Err(_) => {}
         }
     }
     let event_name = format!("{name}.{:x}", unique_suffix());

@@ -16,6 +16,8 @@ mod backend;
 mod backoff;
 mod error;
 mod events;
+mod health;
+mod images;
 mod network;
 mod node;
 pub mod operator;
@@ -23,6 +25,7 @@ mod probes;
 mod profiles_dir;
 mod spec;
 mod status;
+mod subpath;
 mod time;
 pub mod view;
 mod volumes;
@@ -83,6 +86,8 @@ pub struct NodeConfig {
     /// control-plane taint on a kind cluster with workers). Applied when the Node is created
     /// only, as the kubelet does.
     pub register_with_taints: Vec<serde_json::Value>,
+    /// How the node reaches image registries (`--insecure-registry`, `--registry-ca`).
+    pub registries: armorlet_images::RegistryOptions,
 }
 
 /// The node path of every node's AppArmor profiles drop-in directory: files there are kept
@@ -158,7 +163,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         armorlet_images::ImageStore::open(&cfg.data_dir.join("images"))
             .map_err(|e| NodeError::Images(e.to_string()))?,
     );
-    let apparmor = Arc::new(start_apparmor(&cfg)?);
+    let apparmor = Arc::new(start_apparmor(&cfg, &runtime)?);
     // `--apparmor-profiles-dir`: loaded before the node registers, then kept in step every
     // second.
     let apparmor_node = apparmor.clone();
@@ -190,12 +195,14 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     .map_err(|e| NodeError::Network(format!("node API on {}: {e}", cfg.api_listen)))?;
     let cfg = Arc::new(cfg);
+    let health = health::ApiHealth::default();
     let reporter = node::NodeReporter::new(
         client.clone(),
         cfg.clone(),
         runtime.runtime_version(),
         apparmor.clone(),
         network.pod_cidr().to_owned(),
+        health.clone(),
     );
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());
@@ -219,6 +226,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         cfg.name.clone(),
         wake.clone(),
         pods.clone(),
+        health.clone(),
     ));
     let audit_trail = audit::AuditTrail::start(
         runtime.clone(),
@@ -231,6 +239,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         rules_table.clone(),
         node::node_ip(&cfg),
         network.netns().cloned(),
+        health.clone(),
     ));
     let operator_client = client.clone();
     let mut operator = operator::Operator {
@@ -258,6 +267,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         apparmor,
         network.clone(),
         pods,
+        health.clone(),
     );
     agent.adopt().await?;
     tokio::pin!(shutdown);
@@ -271,7 +281,18 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
                     d.sync(&apparmor_node);
                 }
                 reporter.sync_profile_labels().await;
-                operator.sync(&operator_client).await;
+                // The operator's pass lists its resources every second: it waits while the
+                // API server is unavailable, bounded so a server that does not answer
+                // cannot stall the pods' sync.
+                if health.due() {
+                    let pass = tokio::time::timeout(
+                        health::CALL_TIMEOUT,
+                        operator.sync(&operator_client),
+                    );
+                    if pass.await.is_err() {
+                        health.failed("operator pass", &health::timed_out());
+                    }
+                }
                 agent.sync_all().await
             }
         }
@@ -296,8 +317,14 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
 /// Detects the AppArmor backend, prepares it and loads `--apparmor-profiles-dir`.
 /// A profile that fails to load is logged and skipped: pods asking for it are
 /// then blocked or fail as for any profile that is not loaded (fail closed).
-fn start_apparmor(cfg: &NodeConfig) -> Result<armorlet_landlock::AppArmorNode, NodeError> {
-    let node = armorlet_landlock::AppArmorNode::new(cfg.apparmor.clone())
+/// The kernel backend is used only when the OCI runtime can apply AppArmor profiles.
+fn start_apparmor(
+    cfg: &NodeConfig,
+    runtime: &Runtime,
+) -> Result<armorlet_landlock::AppArmorNode, NodeError> {
+    let mut apparmor = cfg.apparmor.clone();
+    apparmor.runtime_apparmor = runtime.apparmor_support();
+    let node = armorlet_landlock::AppArmorNode::new(apparmor)
         .map_err(|e| NodeError::AppArmor(e.to_string()))?;
     node.start()
         .map_err(|e| NodeError::AppArmor(e.to_string()))?;

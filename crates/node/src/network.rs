@@ -151,6 +151,7 @@ pub async fn service_rules_loop(
     table: String,
     node_ip: IpAddr,
     netns: Option<NodeNetns>,
+    health: crate::health::ApiHealth,
 ) {
     let applier = match NftApplier::new(&table) {
         Ok(a) => a,
@@ -169,10 +170,19 @@ pub async fn service_rules_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let (Ok(s), Ok(e)) = (
-            services.list(&ListParams::default()).await,
-            endpoints.list(&ListParams::default()).await,
-        ) else {
+        // While the API server is unavailable the rules applied stay as they are.
+        if !health.due() {
+            continue;
+        }
+        let listed = crate::health::bounded(async {
+            Ok((
+                services.list(&ListParams::default()).await?,
+                endpoints.list(&ListParams::default()).await?,
+            ))
+        })
+        .await;
+        health.record("list Services and Endpoints", &listed);
+        let Ok((s, e)) = listed else {
             continue;
         };
         let s: Vec<serde_json::Value> = s

@@ -2,6 +2,7 @@
 //! does them (pkg/kubelet/kubelet_node_status.go, pkg/kubelet/nodestatus/setters.go,
 //! pkg/kubelet/nodelease).
 
+use crate::health::{bounded, is_unavailable, ApiHealth, Backoff};
 use crate::NodeConfig;
 use armorlet_landlock::AppArmorNode;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -33,6 +34,8 @@ pub struct NodeReporter {
     pod_cidr: String,
     /// The profile labels and annotations last published (`None`: not yet).
     published: Arc<std::sync::Mutex<Option<Published>>>,
+    /// The API server's availability, shared with the rest of the agent.
+    health: ApiHealth,
 }
 
 /// What was last published: the profile labels and the profiles annotation.
@@ -57,6 +60,7 @@ impl NodeReporter {
         runtime_version: &str,
         apparmor: Arc<AppArmorNode>,
         pod_cidr: String,
+        health: ApiHealth,
     ) -> Self {
         NodeReporter {
             client,
@@ -66,11 +70,13 @@ impl NodeReporter {
             apparmor,
             pod_cidr,
             published: Arc::default(),
+            health,
         }
     }
 
     /// Publishes the profile labels when the loaded profiles changed since the
-    /// last call (cheap otherwise: one read of the profiles list).
+    /// last call (cheap otherwise: one read of the profiles list). Waits while the
+    /// API server is unavailable.
     pub async fn sync_profile_labels(&self) {
         let profiles = self.apparmor.loaded_profiles();
         let want = (
@@ -80,8 +86,14 @@ impl NodeReporter {
         if self.published.lock().expect("labels lock").as_ref() == Some(&want) {
             return;
         }
-        match self.patch_profile_labels(&want.0, &want.1).await {
+        if !self.health.due() {
+            return;
+        }
+        let patched = bounded(self.patch_profile_labels(&want.0, &want.1)).await;
+        self.health.record("node profile labels", &patched);
+        match patched {
             Ok(()) => *self.published.lock().expect("labels lock") = Some(want),
+            Err(e) if is_unavailable(&e) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot update the node's AppArmor profile labels")
             }
@@ -155,20 +167,36 @@ impl NodeReporter {
         self.renew_lease().await
     }
 
-    /// Posts node status and renews the Lease every [`HEARTBEAT`], forever.
+    /// Posts node status and renews the Lease every [`HEARTBEAT`], forever. While the
+    /// API server is unavailable the heartbeat is retried sooner, 200 ms doubling up to
+    /// 7 s, as the kubelet's lease controller retries
+    /// (component-helpers/apimachinery/lease/controller.go `backoffEnsureLease`), so the
+    /// node is Ready again within seconds of the server's return.
     pub async fn heartbeat_loop(self) {
-        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(7));
         loop {
-            tick.tick().await;
-            if let Err(e) = self.post_status(true).await {
-                tracing::warn!(error = %e, "cannot post node status");
-            }
-            if let Err(e) = self.renew_lease().await {
-                tracing::warn!(error = %e, "cannot renew node lease");
-            }
-            // Re-published every heartbeat too, in case someone edited the labels.
-            *self.published.lock().expect("labels lock") = None;
-            self.sync_profile_labels().await;
+            let beat = bounded(async {
+                self.post_status(true).await?;
+                self.renew_lease().await
+            })
+            .await;
+            self.health.record("node heartbeat", &beat);
+            let wait = match beat {
+                Ok(()) => {
+                    retry.reset();
+                    // Re-published every heartbeat too, in case someone edited the labels.
+                    *self.published.lock().expect("labels lock") = None;
+                    self.sync_profile_labels().await;
+                    HEARTBEAT
+                }
+                Err(e) => {
+                    if !is_unavailable(&e) {
+                        tracing::warn!(error = %e, "cannot post node status or renew its lease");
+                    }
+                    retry.next_delay().min(HEARTBEAT)
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -144,6 +144,22 @@ pub struct Built {
     pub approximations: Vec<String>,
     /// Landlock reports this container's denials to the audit subsystem.
     pub log_denials: bool,
+    /// The mounts with a `subPath`: the agent stages each safely (`crate::subpath`) and
+    /// replaces the mount's source before the runtime sees it.
+    pub sub_paths: Vec<SubPathMount>,
+}
+
+/// A `volumeMounts[]` entry with a `subPath`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubPathMount {
+    /// Its index in `spec.mounts`.
+    pub index: usize,
+    /// The volume's `name` (for the kubelet's error message).
+    pub volume_name: String,
+    /// The volume's host directory.
+    pub volume: PathBuf,
+    /// The subPath, relative to the volume.
+    pub sub_path: String,
 }
 
 /// Builds the container's spec; a new random ID is chosen. With the Landlock
@@ -206,7 +222,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
         process,
         readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem) == Some(true),
         privileged,
-        mounts: mounts(c, input.volumes)?,
+        mounts: Vec::new(),
         seccomp: None,
         apparmor_profile: None,
         landlock: None,
@@ -221,12 +237,15 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
         ),
         record_seccomp: record.then(|| recording_file(input.recordings_dir, &ns, &name, &c.name)),
     };
+    let (mounts, sub_paths) = mounts(input.pod, c, input.volumes)?;
+    spec.mounts = mounts;
     let (approximations, log_denials) =
         confine(input, &mut spec, seccomp_profile.as_ref(), &seccomp_ctx)?;
     Ok(Built {
         spec,
         approximations,
         log_denials,
+        sub_paths,
     })
 }
 
@@ -546,33 +565,59 @@ fn env(input: &SpecInput<'_>) -> Vec<String> {
     out
 }
 
-fn mounts(c: &Container, volumes: &BTreeMap<String, PathBuf>) -> Result<Vec<MountSpec>, SpecError> {
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| {
-            let source = volumes.get(&m.name).ok_or_else(|| {
-                SpecError::config(format!(
-                    "cannot find volume {:?} to mount into container {:?}",
-                    m.name, c.name
-                ))
-            })?;
-            let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                Some(sub) if sub.split('/').any(|s| s == "..") || sub.starts_with('/') => {
-                    return Err(SpecError::config(format!("invalid subPath {sub:?}")))
-                }
-                Some(sub) => source.join(sub),
-                None => source.clone(),
-            };
-            Ok(MountSpec {
-                destination: m.mount_path.clone(),
-                source,
-                kind: MountKind::Bind {
-                    readonly: m.read_only == Some(true),
-                },
+/// The container's volume mounts. The volumes the kubelet fills from the API (configMap,
+/// secret, downwardAPI, projected) are always read-only, as their `GetAttributes` say
+/// (`pkg/volume/configmap/configmap.go` and the others: `ReadOnly: true`), so a container
+/// cannot plant symlinks where the node writes. Mounts with a `subPath` are listed for
+/// staging (`crate::subpath`).
+fn mounts(
+    pod: &Pod,
+    c: &Container,
+    volumes: &BTreeMap<String, PathBuf>,
+) -> Result<(Vec<MountSpec>, Vec<SubPathMount>), SpecError> {
+    let api_data = |name: &str| {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|v| v.name == name)
+            .is_some_and(|v| {
+                v.config_map.is_some()
+                    || v.secret.is_some()
+                    || v.downward_api.is_some()
+                    || v.projected.is_some()
             })
-        })
-        .collect()
+    };
+    let mut out = Vec::new();
+    let mut sub_paths = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let source = volumes.get(&m.name).ok_or_else(|| {
+            SpecError::config(format!(
+                "cannot find volume {:?} to mount into container {:?}",
+                m.name, c.name
+            ))
+        })?;
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if sub.split('/').any(|s| s == "..") || sub.starts_with('/') {
+                return Err(SpecError::config(format!("invalid subPath {sub:?}")));
+            }
+            sub_paths.push(SubPathMount {
+                index: out.len(),
+                volume_name: m.name.clone(),
+                volume: source.clone(),
+                sub_path: sub.to_owned(),
+            });
+        }
+        out.push(MountSpec {
+            destination: m.mount_path.clone(),
+            source: source.clone(),
+            kind: MountKind::Bind {
+                readonly: m.read_only == Some(true) || api_data(&m.name),
+            },
+        });
+    }
+    Ok((out, sub_paths))
 }
 
 /// cgroup v1 values as the kubelet computes them

@@ -9,6 +9,7 @@
 //! every pod of the node on both sides of the connection; 110 pods: ~8% of a
 //! core here), and woken passes during a burst listed once per pod event.
 
+use crate::health::{ApiHealth, Backoff};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, WatchEvent, WatchParams};
@@ -55,24 +56,41 @@ impl PodCache {
 /// from the list's resourceVersion, applying each change and notifying `wake`.
 /// A watch that the server ends is resumed from the last resourceVersion; one
 /// that fails (410 Gone included) starts over with a new list.
-pub async fn watch_pods(client: kube::Client, node: String, wake: Arc<Notify>, cache: PodCache) {
+///
+/// While the API server is unavailable the cache keeps the pods last seen (the
+/// node keeps running them) and the list is retried with client-go's reflector
+/// back-off, 800 ms doubling up to 30 s (tools/cache/reflector.go
+/// `NewReflectorWithOptions`), reset by a list that works.
+pub async fn watch_pods(
+    client: kube::Client,
+    node: String,
+    wake: Arc<Notify>,
+    cache: PodCache,
+    health: ApiHealth,
+) {
     let api: Api<Pod> = Api::all(client);
     let selector = format!("spec.nodeName={node}");
+    let mut backoff = Backoff::new(Duration::from_millis(800), Duration::from_secs(30));
     loop {
-        let list = match api.list(&ListParams::default().fields(&selector)).await {
+        let listed = api.list(&ListParams::default().fields(&selector)).await;
+        health.record("list pods", &listed);
+        let list = match listed {
             Ok(list) => list,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot list pods");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             }
         };
+        backoff.reset();
         let mut rv = list.metadata.resource_version.unwrap_or_default();
         cache.replace(list.items);
         wake.notify_one();
         'watch: loop {
             let params = WatchParams::default().fields(&selector).timeout(290);
-            let mut stream = match api.watch(&params, &rv).await {
+            let started = api.watch(&params, &rv).await;
+            health.record("watch pods", &started);
+            let mut stream = match started {
                 Ok(s) => s.boxed(),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot watch pods");
@@ -103,6 +121,6 @@ pub async fn watch_pods(client: kube::Client, node: String, wake: Arc<Notify>, c
                 wake.notify_one();
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

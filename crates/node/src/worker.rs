@@ -6,6 +6,7 @@
 
 use crate::backoff::Backoff;
 use crate::events::{Recorder, NORMAL, WARNING};
+use crate::health::ApiHealth;
 use crate::network::Network;
 use crate::probes::{Kind, ProbeState, Target};
 use crate::spec::{self, labels, SpecError, SpecInput};
@@ -46,7 +47,15 @@ struct Slot {
     backoff: Backoff,
     started: Option<Instant>,
     image_id: String,
-    failed_pull: bool,
+    /// The image pull back-off (the kubelet's `imageBackOff`, keyed by pod and image).
+    pull_backoff: Backoff,
+    /// A pull under way and when it started.
+    pull: Option<(
+        tokio::task::JoinHandle<Result<armorlet_images::Pulled, armorlet_images::ImageError>>,
+        Instant,
+    )>,
+    /// The image step is not looked at again before this (after an image error).
+    image_retry_at: Option<Instant>,
     probes: HashMap<Kind, ProbeState>,
 }
 
@@ -69,6 +78,9 @@ struct Worker {
     start_time: String,
     transitions: Transitions,
     last_written: Option<Value>,
+    /// A status patch the API server has not taken yet (it was unavailable): written by a
+    /// later sync, also once the pod is terminal.
+    unwritten: Option<Value>,
     terminal: bool,
     terminating: bool,
     /// The last AppArmor Block event: its message and when it was recorded.
@@ -81,6 +93,12 @@ struct Worker {
 /// re-checks a blocked pod on its periodic resync (`--sync-frequency`, 1 min),
 /// not on every pass of our 1 s loop.
 const BLOCK_EVENT_EVERY: Duration = Duration::from_secs(60);
+
+/// How long after an image error the image step runs again: the kubelet's pod worker
+/// requeues a pod whose sync failed after a back-off period (pkg/kubelet/pod_workers.go);
+/// ours is shorter than its 10 s so that `ErrImagePull` turns into `ImagePullBackOff` quickly
+/// and a BackOff event is not recorded on every 1 s pass.
+const IMAGE_RESYNC: Duration = Duration::from_secs(3);
 
 /// All pod workers of the node.
 pub struct Agent {
@@ -98,12 +116,15 @@ pub struct Agent {
     network: Arc<Network>,
     /// The node's pods as the pod watch keeps them.
     pods: PodCache,
+    /// The API server's availability: status writes wait for it.
+    health: ApiHealth,
 }
 
 type SyncResult = Result<(), kube::Error>;
 
 impl Agent {
     /// An agent with no workers yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         cfg: Arc<NodeConfig>,
@@ -112,12 +133,14 @@ impl Agent {
         apparmor: Arc<AppArmorNode>,
         network: Arc<Network>,
         pods: PodCache,
+        health: ApiHealth,
     ) -> Self {
         Agent {
             pods,
             apparmor,
             network,
-            recorder: Recorder::new(client.clone(), &cfg.name),
+            recorder: Recorder::new(client.clone(), &cfg.name, health.clone()),
+            health,
             host_ip: crate::node::node_ip(&cfg).to_string(),
             ca_pem: kubeconfig_ca(&cfg.kubeconfig),
             prefix: runtime_prefix(&runtime),
@@ -232,6 +255,23 @@ impl Agent {
             let uid = s.pod_uid.clone();
             let _ = self.blocking(move |rt| rt.remove_sandbox(&uid)).await;
         }
+        // Pods that ended while the agent was away (pkg/kubelet/kubelet_pods.go
+        // `cleanupOrphanedPodDirs`, kuberuntime_gc.go `evictPodLogsDirectories`).
+        let cfg = self.cfg.clone();
+        let orphans: Vec<String> =
+            std::fs::read_dir(cfg.data_dir.join("nodes").join(&cfg.name).join("pods"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|uid| !live.contains_key(uid))
+                .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for uid in orphans {
+                remove_pod_files(&cfg, &uid);
+            }
+        })
+        .await;
         Ok(())
     }
 
@@ -304,7 +344,7 @@ impl Agent {
             .unwrap_or_default();
         if w.terminal || (is_new && (phase == "Succeeded" || phase == "Failed")) {
             w.terminal = true;
-            return Ok(());
+            return self.write_unwritten(pod, &uid).await;
         }
         if w.start_time.is_empty() {
             w.start_time = crate::time::now();
@@ -368,9 +408,11 @@ impl Agent {
                     .await;
                 let patch = json!({"status": {"phase": "Failed", "reason": "AppArmor",
                     "message": format!("Pod was rejected: {message}"), "startTime": crate::time::now()}});
-                self.patch_status(pod, &patch).await?;
-                if let Some(w) = self.workers.get_mut(uid) {
-                    w.terminal = true;
+                // Terminal once the API server has it; until then re-checked each sync.
+                if self.patch_status(pod, &patch).await? {
+                    if let Some(w) = self.workers.get_mut(uid) {
+                        w.terminal = true;
+                    }
                 }
                 Ok(Some(String::new()))
             }
@@ -389,7 +431,7 @@ impl Agent {
         self.set_all_waiting(pod, uid, &err);
         self.write_status(pod, uid, false).await?;
         let patch = json!({"status": {"phase": "Pending", "reason": "AppArmor", "message": format!("Pod {message}")}});
-        self.patch_status(pod, &patch).await
+        self.patch_status(pod, &patch).await.map(drop)
     }
 
     fn set_all_waiting(&mut self, pod: &Pod, uid: &str, err: &SpecError) {
@@ -445,13 +487,16 @@ impl Agent {
                 return Ok(());
             }
         }
-        let pod_dir = self
-            .cfg
-            .data_dir
-            .join("nodes")
-            .join(&self.cfg.name)
-            .join("pods")
-            .join(uid);
+        // The pod's directory exists for every pod that got a sandbox, volumes or not (the
+        // kubelet's `makePodDataDirs`): the orphan cleanup after a restart finds the pod by it.
+        let pod_dir = pod_dir(&self.cfg, uid);
+        if let Err(e) = std::fs::create_dir_all(&pod_dir) {
+            let msg = format!("cannot create pod directory {}: {e}", pod_dir.display());
+            self.recorder
+                .record(pod, None, WARNING, "FailedMount", &msg)
+                .await;
+            return Ok(());
+        }
         match crate::volumes::prepare(&self.client, pod, &pod_dir, &self.ca_pem, &self.cfg.view)
             .await
         {
@@ -702,13 +747,43 @@ impl Agent {
             },
         };
         let spec::Built {
-            spec,
+            mut spec,
             approximations,
             log_denials,
+            sub_paths,
         } = match spec::build(&input) {
             Ok(b) => b,
             Err(e) => return self.fail(pod, uid, c, e.reason, e.message, false).await,
         };
+        // Held until the runtime's `create` copied the mounts into the container.
+        let mut staged = crate::subpath::Staged::default();
+        for m in &sub_paths {
+            let staging = self
+                .cfg
+                .data_dir
+                .join("nodes")
+                .join(&self.cfg.name)
+                .join("pods")
+                .join(uid)
+                .join("volume-subpaths")
+                .join(&m.volume_name)
+                .join(&c.name)
+                .join(m.index.to_string());
+            if let Err(e) = staged.stage(&m.volume, &m.sub_path, &staging) {
+                // The kubelet's text; like it, the detail goes to the log only, since it can
+                // tell the user about the host's filesystem (pkg/kubelet/kubelet_pods.go
+                // `makeMounts`).
+                tracing::warn!(pod = ?pod.metadata.name, container = %c.name, error = %e, "subPath refused");
+                let msg = format!(
+                    "failed to prepare subPath for volumeMount {:?} of container {:?}",
+                    m.volume_name, c.name
+                );
+                return self
+                    .fail(pod, uid, c, "CreateContainerConfigError", msg, false)
+                    .await;
+            }
+            spec.mounts[m.index].source = staging;
+        }
         if log_denials {
             crate::audit::enable_kernel_audit();
         }
@@ -722,7 +797,9 @@ impl Agent {
         if let Some(dir) = spec.log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = self.blocking(move |rt| rt.create_container(&spec)).await {
+        let created = self.blocking(move |rt| rt.create_container(&spec)).await;
+        drop(staged);
+        if let Err(e) = created {
             return self
                 .fail(pod, uid, c, "CreateContainerError", e.to_string(), false)
                 .await;
@@ -827,12 +904,16 @@ impl Agent {
         }
     }
 
+    /// The image's unpacked root. Unpacking verifies the image's blobs; a failure is the
+    /// container's `CreateContainerError`, as containerd's CRI plugin unpacks a missing
+    /// snapshot when it creates the container and reports "error unpacking image: ..."
+    /// (internal/cri/opts/container.go `WithNewSnapshot`).
     async fn images_root(&self, img: armorlet_images::ImageRecord) -> Result<PathBuf, String> {
         let images = self.images.clone();
         tokio::task::spawn_blocking(move || images.image_root(&img))
             .await
             .expect("image task panicked")
-            .map_err(|e| format!("failed to create container: {e}"))
+            .map_err(|e| format!("failed to create container: error unpacking image: {e}"))
     }
 
     /// Records a failure: waiting reason/message and the `Failed` event
@@ -862,8 +943,12 @@ impl Agent {
         slot.waiting = Some((reason.to_owned(), message));
     }
 
-    /// Images come from the local store only (no registry): pkg/kubelet/images/image_manager.go
-    /// `EnsureImageExists` messages and events.
+    /// pkg/kubelet/images/image_manager.go `EnsureImageExists` (1.32): the pull policy against
+    /// the local store, pulls from registries with the pod's `imagePullSecrets`, the image
+    /// back-off (10 s doubling to 300 s per container image, as `imageBackOff`), and the
+    /// kubelet's events and waiting reasons. A pull runs on its own task; the container
+    /// stays `ContainerCreating` until a later pass collects it, so one slow registry does not
+    /// hold up the node's other pods.
     async fn ensure_image(
         &mut self,
         pod: &Pod,
@@ -871,84 +956,222 @@ impl Agent {
         c: &Container,
     ) -> Option<armorlet_images::ImageRecord> {
         let reference = c.image.clone().unwrap_or_default();
+        let now = Instant::now();
+        if self
+            .slot(uid, &c.name)
+            .image_retry_at
+            .is_some_and(|t| now < t)
+        {
+            return None;
+        }
+        if let Some(done) = self.collect_pull(pod, uid, c).await {
+            return done;
+        }
         let images = self.images.clone();
         let r2 = reference.clone();
         let found = tokio::task::spawn_blocking(move || images.resolve(&r2))
             .await
             .expect("image task panicked");
-        let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
-            if reference.ends_with(":latest") || !reference.contains(':') {
-                "Always".into()
-            } else {
-                "IfNotPresent".into()
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                // pkg/kubelet/images/image_manager.go applyDefaultImageTag: InspectFailed,
+                // then the container's Failed event with the error's name.
+                let msg = format!("Failed to apply default image tag \"{reference}\": {e}");
+                self.recorder
+                    .record(pod, Some(&c.name), WARNING, "InspectFailed", &msg)
+                    .await;
+                self.image_failed(pod, uid, c, "InvalidImageName", msg, None)
+                    .await;
+                return None;
             }
-        });
-        match found {
-            Ok(Some(img)) => {
+        };
+        let policy = crate::images::pull_policy(c);
+        if !crate::images::should_pull(&policy, found.is_some()) {
+            if let Some(img) = found {
                 let msg = format!("Container image \"{reference}\" already present on machine");
                 self.recorder
                     .record(pod, Some(&c.name), NORMAL, "Pulled", &msg)
                     .await;
-                let slot = self.slot(uid, &c.name);
-                slot.failed_pull = false;
-                slot.image_id = img
-                    .repo_digests
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| img.id.clone());
-                Some(img)
+                self.use_image(uid, c, &img);
+                return Some(img);
             }
-            _ if policy == "Never" => {
+            let msg =
+                format!("Container image \"{reference}\" is not present with pull policy of Never");
+            self.recorder
+                .record(pod, Some(&c.name), WARNING, "ErrImageNeverPull", &msg)
+                .await;
+            self.image_failed(pod, uid, c, "ErrImageNeverPull", msg, Some(IMAGE_RESYNC))
+                .await;
+            return None;
+        }
+        if self.slot(uid, &c.name).pull_backoff.waiting(now).is_some() {
+            let msg = format!("Back-off pulling image \"{reference}\"");
+            self.recorder
+                .record(pod, Some(&c.name), NORMAL, "BackOff", &msg)
+                .await;
+            self.image_failed(pod, uid, c, "ImagePullBackOff", msg, Some(IMAGE_RESYNC))
+                .await;
+            return None;
+        }
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                NORMAL,
+                "Pulling",
+                &format!("Pulling image \"{reference}\""),
+            )
+            .await;
+        let (creds, missing) = crate::images::pull_credentials(&self.client, pod, &reference).await;
+        if !missing.is_empty() {
+            // pkg/kubelet/kubelet_pods.go getPullSecretsForPod.
+            let msg = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            );
+            self.recorder
+                .record(pod, None, WARNING, "FailedToRetrieveImagePullSecret", &msg)
+                .await;
+        }
+        let images = self.images.clone();
+        let options = self.cfg.registries.clone();
+        let r2 = reference.clone();
+        let handle =
+            tokio::spawn(
+                async move { armorlet_images::pull(&images, &r2, &options, &creds).await },
+            );
+        self.slot(uid, &c.name).pull = Some((handle, now));
+        None
+    }
+
+    /// The result of the container's finished pull, if one finished: `Some(Some(image))`
+    /// pulled, `Some(None)` failed (recorded), `None` no pull or still running.
+    async fn collect_pull(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+    ) -> Option<Option<armorlet_images::ImageRecord>> {
+        let slot = self.slot(uid, &c.name);
+        if !slot.pull.as_ref()?.0.is_finished() {
+            return Some(None);
+        }
+        let (handle, started) = slot.pull.take()?;
+        let reference = c.image.clone().unwrap_or_default();
+        let result = match handle.await {
+            Ok(r) => r,
+            Err(e) => Err(armorlet_images::ImageError::Pull {
+                reference: reference.clone(),
+                reason: format!("pull task failed: {e}"),
+                not_found: false,
+            }),
+        };
+        match result {
+            Ok(pulled) => {
+                let took = crate::images::go_duration(started.elapsed());
                 let msg = format!(
-                    "Container image \"{reference}\" is not present with pull policy of Never"
+                    "Successfully pulled image \"{reference}\" in {took} ({took} including waiting). Image size: {} bytes.",
+                    pulled.record.size
                 );
                 self.recorder
-                    .record(pod, Some(&c.name), WARNING, "ErrImageNeverPull", &msg)
+                    .record(pod, Some(&c.name), NORMAL, "Pulled", &msg)
                     .await;
-                self.slot(uid, &c.name).waiting = Some(("ErrImageNeverPull".into(), msg));
-                None
+                self.use_image(uid, c, &pulled.record);
+                Some(Some(pulled.record))
             }
-            other => {
-                let detail = match other {
-                    Err(e) => e.to_string(),
-                    _ => format!("image {reference:?} is not in the node's image store (load it with `armorlet image load`)"),
-                };
-                let recorder = self.recorder.clone();
-                let slot = self.slot(uid, &c.name);
-                let events: Vec<(&str, String)> = if slot.failed_pull {
-                    let msg = format!("Back-off pulling image \"{reference}\"");
-                    slot.waiting = Some(("ImagePullBackOff".into(), msg.clone()));
-                    vec![(NORMAL, msg)]
-                } else {
-                    slot.failed_pull = true;
-                    let msg = format!("Failed to pull image \"{reference}\": {detail}");
-                    slot.waiting = Some(("ErrImagePull".into(), msg.clone()));
-                    vec![(WARNING, msg), (WARNING, "Error: ErrImagePull".to_owned())]
-                };
-                slot.backoff.next(Instant::now(), None);
-                for (type_, msg) in events {
-                    let reason = if type_ == NORMAL { "BackOff" } else { "Failed" };
-                    recorder
-                        .record(pod, Some(&c.name), type_, reason, &msg)
-                        .await;
-                }
-                None
+            Err(e) => {
+                let detail = crate::images::pull_error(&e);
+                self.recorder
+                    .record(
+                        pod,
+                        Some(&c.name),
+                        WARNING,
+                        "Failed",
+                        &format!("Failed to pull image \"{reference}\": {detail}"),
+                    )
+                    .await;
+                self.slot(uid, &c.name)
+                    .pull_backoff
+                    .next(Instant::now(), None);
+                self.image_failed(pod, uid, c, "ErrImagePull", detail, Some(IMAGE_RESYNC))
+                    .await;
+                Some(None)
             }
         }
     }
 
-    async fn patch_status(&self, pod: &Pod, patch: &Value) -> SyncResult {
+    /// The container uses `img`: its `imageID` (the repo digest of the container's repository,
+    /// as containerd's CRI `getRepoDigestAndTag` picks it, else the first, else the id), and
+    /// the image back-off is over.
+    fn use_image(&mut self, uid: &str, c: &Container, img: &armorlet_images::ImageRecord) {
+        let repo = armorlet_images::normalize_reference(c.image.as_deref().unwrap_or_default())
+            .ok()
+            .map(|n| crate::images::repository(&n).to_string());
+        let slot = self.slot(uid, &c.name);
+        slot.pull_backoff = Backoff::default();
+        slot.image_retry_at = None;
+        slot.image_id = img
+            .repo_digests
+            .iter()
+            .find(|d| {
+                repo.as_deref()
+                    .is_some_and(|r| crate::images::repository(d) == r)
+            })
+            .or(img.repo_digests.first())
+            .cloned()
+            .unwrap_or_else(|| img.id.clone());
+    }
+
+    /// An image error: the container's waiting reason and message, and its `Failed` event
+    /// `Error: <reason>` (kuberuntime_container.go `startContainer`); the image step is looked
+    /// at again after `retry` (the pod worker's requeue after a failed sync).
+    async fn image_failed(
+        &mut self,
+        pod: &Pod,
+        uid: &str,
+        c: &Container,
+        reason: &str,
+        message: String,
+        retry: Option<Duration>,
+    ) {
+        self.recorder
+            .record(
+                pod,
+                Some(&c.name),
+                WARNING,
+                "Failed",
+                &format!("Error: {reason}"),
+            )
+            .await;
+        let slot = self.slot(uid, &c.name);
+        slot.waiting = Some((reason.to_owned(), message));
+        slot.image_retry_at = retry.map(|r| Instant::now() + r);
+    }
+
+    /// Writes (merge-patches) the pod's status; `Ok(false)` when it was not written because
+    /// the API server is unavailable: the write is then retried on a later sync, after the
+    /// agent's back-off ([`ApiHealth`]), and the pods keep running meanwhile.
+    async fn patch_status(&self, pod: &Pod, patch: &Value) -> Result<bool, kube::Error> {
+        if !self.health.due() {
+            return Ok(false);
+        }
         let api: Api<Pod> = Api::namespaced(
             self.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
-        api.patch_status(
+        let r = crate::health::bounded(api.patch_status(
             pod.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::default(),
             &Patch::Merge(patch),
-        )
-        .await
-        .map(|_| ())
+        ))
+        .await;
+        self.health.record("write pod status", &r);
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if crate::health::is_unavailable(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Builds and writes the pod status when it changed.
@@ -975,8 +1198,37 @@ impl Agent {
         if w.last_written.as_ref() == Some(&status) {
             return Ok(());
         }
-        w.last_written = Some(status.clone());
-        self.patch_status(pod, &json!({"status": status})).await
+        // Remembered once the API server has it: a status that could not be written while
+        // the server was unavailable is written when it returns, even if nothing changed
+        // since (pkg/kubelet/status/status_manager.go keeps syncing a pod whose status
+        // differs from the API server's).
+        let patch = json!({"status": status});
+        let result = self.patch_status(pod, &patch).await;
+        // A refusal (4xx) is not retried until the status changes again, as before.
+        let written = *result.as_ref().unwrap_or(&true);
+        if let Some(w) = self.workers.get_mut(uid) {
+            if written {
+                w.last_written = patch.get("status").cloned();
+                w.unwritten = None;
+            } else {
+                w.unwritten = Some(patch);
+            }
+        }
+        result.map(drop)
+    }
+
+    /// A terminal pod's last status, when the API server did not take it yet.
+    async fn write_unwritten(&mut self, pod: &Pod, uid: &str) -> SyncResult {
+        let Some(patch) = self.workers.get(uid).and_then(|w| w.unwritten.clone()) else {
+            return Ok(());
+        };
+        if self.patch_status(pod, &patch).await? {
+            if let Some(w) = self.workers.get_mut(uid) {
+                w.last_written = patch.get("status").cloned();
+                w.unwritten = None;
+            }
+        }
+        Ok(())
     }
 
     async fn views(&mut self, pod: &Pod, uid: &str) -> Vec<ContainerView> {
@@ -1074,6 +1326,8 @@ impl Agent {
         let done = self.done.clone();
         let network = self.network.clone();
         let recorder = self.recorder.clone();
+        let health = self.health.clone();
+        let cfg = self.cfg.clone();
         tokio::spawn(async move {
             let mut left: Vec<(String, String)> = w
                 .slots
@@ -1130,14 +1384,17 @@ impl Agent {
                 if let Err(e) = network.detach(&uid2, &netns) {
                     tracing::warn!(pod = %uid2, error = %e, "cannot detach the pod network");
                 }
-                rt2.remove_sandbox(&uid2)
+                let removed = rt2.remove_sandbox(&uid2);
+                // Its containers are gone: the pod's volumes and logs go too.
+                remove_pod_files(&cfg, &uid2);
+                removed
             })
             .await;
             if let Ok(Err(e)) = res {
                 tracing::warn!(pod = %uid, error = %e, "cannot remove sandbox");
             }
             if let Some(pod) = pod {
-                delete_pod(&client, &pod, &uid).await;
+                delete_pod(&client, &pod, &uid, &health).await;
             }
             if let Ok(mut d) = done.lock() {
                 d.insert(uid);
@@ -1168,7 +1425,54 @@ fn kill_pod_error(failed: &[(String, String, String)]) -> String {
     }
 }
 
-async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str) {
+/// `D/nodes/<node>/pods/<uid>`: the pod's volumes (the kubelet's `/var/lib/kubelet/pods/<uid>`).
+fn pod_dir(cfg: &NodeConfig, uid: &str) -> PathBuf {
+    cfg.data_dir
+        .join("nodes")
+        .join(&cfg.name)
+        .join("pods")
+        .join(uid)
+}
+
+/// Removes what the node kept of a pod that is gone, once its containers are removed: its
+/// directory (volumes, emptyDirs) and its log directory `<pod-log-dir>/<ns>_<name>_<uid>`, as
+/// the kubelet does for deleted pods (pkg/kubelet/kubelet_pods.go `cleanupOrphanedPodDirs`,
+/// pkg/kubelet/kuberuntime/kuberuntime_gc.go `evictPodLogsDirectories`). The log directory is
+/// found by the UID alone (the pod object may be gone); callers pass only UIDs of this node's
+/// pods, since the nodes of one `armorlet up` share the log directory. `remove_dir_all` does
+/// not follow symbolic links a container left in an emptyDir.
+fn remove_pod_files(cfg: &NodeConfig, uid: &str) {
+    if uid.is_empty() || uid.contains('/') || uid.starts_with('.') {
+        return;
+    }
+    let dir = pod_dir(cfg, uid);
+    // A subPath staging mount left by an agent that died while creating a container would
+    // lead the removal into the volume it shows (a hostPath): unmount first.
+    crate::subpath::unmount_beneath(&dir);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(pod = %uid, error = %e, dir = %dir.display(), "cannot remove the pod directory");
+        }
+    }
+    let suffix = format!("_{uid}");
+    for entry in std::fs::read_dir(&cfg.pod_log_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().ends_with(&suffix) {
+            let path = entry.path();
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(pod = %uid, error = %e, dir = %path.display(), "cannot remove the pod's logs");
+            }
+        }
+    }
+}
+
+/// Deletes the terminated pod's object. While the API server is unavailable the delete is
+/// retried, with back-off up to 10 s, until it is done or refused (the pod's worker stays
+/// terminating meanwhile).
+async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str, health: &ApiHealth) {
     let api: Api<Pod> = Api::namespaced(
         client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),
@@ -1181,11 +1485,23 @@ async fn delete_pod(client: &kube::Client, pod: &Pod, uid: &str) {
         }),
         ..DeleteParams::default()
     };
-    if let Err(e) = api
-        .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
-        .await
-    {
-        tracing::warn!(pod = %uid, error = %e, "cannot delete terminated pod");
+    let mut retry = crate::health::Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+    loop {
+        let r = crate::health::bounded(
+            api.delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp),
+        )
+        .await;
+        health.record("delete pod", &r);
+        match r {
+            Ok(_) => return,
+            Err(e) if crate::health::is_unavailable(&e) => {
+                tokio::time::sleep(retry.next_delay()).await
+            }
+            Err(e) => {
+                tracing::warn!(pod = %uid, error = %e, "cannot delete terminated pod");
+                return;
+            }
+        }
     }
 }
 

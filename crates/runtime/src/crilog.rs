@@ -4,6 +4,15 @@
 //! and output that ends without a newline is written as a partial record, as
 //! containerd's CRI plugin does (`internal/cri/io/logger.go`, `redirectLogs`,
 //! with the default `max_container_log_line_size` of 16 KiB).
+//!
+//! A record that cannot be written (the log directory's filesystem is full) is
+//! dropped and the output keeps being read, as `redirectLogs` does ("Continue on
+//! write error to drain the container output"): a container is never blocked on
+//! a full stdout pipe because its log cannot grow. A record is written whole or
+//! not at all (a failed write is cut back to the previous record), so the log
+//! stays parseable and logging resumes, with the next record, once there is
+//! space again. The monitor's own log (`monitor.log`) says when records were
+//! dropped and how many.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -37,7 +46,14 @@ impl Stream {
 /// stdout and stderr copiers of one container write whole records.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    file: Arc<Mutex<File>>,
+    file: Arc<Mutex<Sink>>,
+}
+
+/// The log file and the records dropped since the last one written.
+#[derive(Debug)]
+struct Sink {
+    file: File,
+    dropped: u64,
 }
 
 impl Writer {
@@ -53,11 +69,12 @@ impl Writer {
     /// Wraps an open file.
     pub fn from_file(file: File) -> Writer {
         Writer {
-            file: Arc::new(Mutex::new(file)),
+            file: Arc::new(Mutex::new(Sink { file, dropped: 0 })),
         }
     }
 
-    /// Writes one record, timestamped now.
+    /// Writes one record, timestamped now, whole or not at all: when the write
+    /// fails (e.g. `ENOSPC`), what it wrote is cut off again.
     pub fn write_record(&self, stream: Stream, partial: bool, text: &[u8]) -> io::Result<()> {
         let mut record = Vec::with_capacity(text.len() + 48);
         record.extend_from_slice(timestamp(SystemTime::now()).as_bytes());
@@ -66,11 +83,41 @@ impl Writer {
         record.extend_from_slice(if partial { b" P " } else { b" F " });
         record.extend_from_slice(text);
         record.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&record)
+        let mut sink = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let before = sink.file.metadata()?.len();
+        match sink.file.write_all(&record) {
+            Ok(()) => {
+                if sink.dropped > 0 {
+                    crate::util::note!(
+                        "monitor: the container log is writable again; {} record(s) were dropped",
+                        sink.dropped
+                    );
+                    sink.dropped = 0;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // O_APPEND: the partial record, if any, is at the end.
+                let _ = sink.file.set_len(before);
+                if sink.dropped == 0 {
+                    crate::util::note!(
+                        "monitor: cannot write the container log: {e}; dropping output until it can"
+                    );
+                }
+                sink.dropped += 1;
+                Err(e)
+            }
+        }
     }
 
-    /// Copies `reader` to the log until EOF, splitting it into records.
+    /// Records dropped since the last record written.
+    pub fn dropped(&self) -> u64 {
+        self.file.lock().unwrap_or_else(|e| e.into_inner()).dropped
+    }
+
+    /// Copies `reader` to the log until EOF, splitting it into records. Records
+    /// that cannot be written are dropped (see the module documentation); only a
+    /// failure to read ends the copy early.
     pub fn copy_from(&self, mut reader: impl Read, stream: Stream) -> io::Result<()> {
         let mut line: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
@@ -90,17 +137,17 @@ impl Writer {
                 };
                 line.extend_from_slice(body);
                 while line.len() > MAX_LINE {
-                    self.write_record(stream, true, &line[..MAX_LINE])?;
+                    let _ = self.write_record(stream, true, &line[..MAX_LINE]);
                     line.drain(..MAX_LINE);
                 }
                 if complete {
-                    self.write_record(stream, false, &line)?;
+                    let _ = self.write_record(stream, false, &line);
                     line.clear();
                 }
             }
         }
         if !line.is_empty() {
-            self.write_record(stream, true, &line)?;
+            let _ = self.write_record(stream, true, &line);
         }
         Ok(())
     }
@@ -152,6 +199,22 @@ mod tests {
                 ("stdout".into(), "P".into(), "world".into()),
             ]
         );
+    }
+
+    /// A log that cannot be written (`/dev/full`: every write fails with ENOSPC) drops
+    /// every record and still reads the output to its end, so the writer of the pipe
+    /// is never blocked.
+    #[test]
+    fn unwritable_log_drops_records_and_drains_the_output() {
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let w = Writer::from_file(full);
+        let input = b"line\n".repeat(100_000);
+        let mut reader = &input[..];
+        w.copy_from(&mut reader, Stream::Stdout).unwrap();
+        assert!(reader.is_empty(), "the whole output was read");
+        assert_eq!(w.dropped(), 100_000);
+        let err = w.write_record(Stream::Stderr, false, b"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
     }
 
     #[test]

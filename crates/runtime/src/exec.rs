@@ -269,12 +269,12 @@ pub(crate) fn supervise(dir: &Path) -> i32 {
     let cfg: ExecConfig = match util::read_json(&dir.join(EXEC_FILE)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::util::note!("{e}");
             return 126;
         }
     };
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
-        eprintln!("prctl(PR_SET_CHILD_SUBREAPER): {e}");
+        crate::util::note!("prctl(PR_SET_CHILD_SUBREAPER): {e}");
         return 126;
     }
     let pid_file = dir.join("pid");
@@ -291,7 +291,7 @@ pub(crate) fn supervise(dir: &Path) -> i32 {
             .arg(&cfg.id),
     );
     if let Err(message) = run {
-        eprintln!("{message}");
+        crate::util::note!("{message}");
         return 126;
     }
     let pid = std::fs::read_to_string(&pid_file)

@@ -216,7 +216,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
             match run_monitor(dir) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("monitor: {e}");
+                    crate::util::note!("monitor: {e}");
                     report(&CreateReport {
                         timed_out: matches!(e, RuntimeError::DeadlineExceeded { .. }),
                         error: Some(e.to_string()),
@@ -363,26 +363,59 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
     // The exit status is recorded at once, before the output is drained (a process outside
     // the container may hold the output pipes open): a monitor that dies while draining does
     // not take the exit code with it. The exit counts as done once drained (`finished_at`).
-    status::update(&dir, |st| {
-        st.exited_at = Some(status::now_ns());
+    let exited_at = status::now_ns();
+    record_exit(&dir, |st| {
+        st.exited_at = Some(exited_at);
         st.exit_code = code;
         if oom {
             st.reason = Some("OOMKilled".into());
         }
-    })?;
+    });
     copiers.into_iter().for_each(|c| drop(c.join()));
-    status::update(&dir, |st| {
-        st.finished_at = Some(status::now_ns());
+    let finished_at = status::now_ns();
+    record_exit(&dir, |st| {
+        st.finished_at = Some(finished_at);
         if code.is_none() {
             st.message = Some("the exit status of the container's process was lost".into());
         }
-    })?;
+    });
     reap_all();
     if spec.record_seccomp.is_some() {
         let _ = std::fs::remove_file(crate::record::socket_path(&spec.id));
     }
     let _ = std::fs::remove_file(dir.join("monitor.pid"));
     Ok(())
+}
+
+/// Records (part of) the exit in `status.json` with `write`. Until it is written the exit
+/// exists only in this process, so a failure (the data directory's filesystem full) is
+/// retried, with back-off up to 5 s, until it succeeds: the container stays Running for the
+/// agent meanwhile, and its exit is reported, with the times it happened, once it can be
+/// recorded.
+fn record_exit(dir: &Path, write: impl Fn(&mut status::StatusFile)) {
+    let mut delay = Duration::from_millis(100);
+    let mut failures = 0u32;
+    loop {
+        let written = status::update(dir, &write);
+        match written {
+            Ok(()) => {
+                if failures > 0 {
+                    crate::util::note!("monitor: exit recorded after {failures} failed attempt(s)");
+                }
+                return;
+            }
+            // The container was removed meanwhile: nobody will ask.
+            Err(_) if !dir.join("spec.json").exists() => return,
+            Err(e) => {
+                if failures == 0 {
+                    crate::util::note!("monitor: cannot record the exit yet: {e}; retrying");
+                }
+                failures += 1;
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// /dev/null, or the container's stdin FIFO (opened read-write so opening never blocks).
@@ -432,7 +465,7 @@ fn copier(log: &crilog::Writer, from: File, stream: Stream) -> std::thread::Join
     let log = log.clone();
     std::thread::spawn(move || {
         if let Err(e) = log.copy_from(from, stream) {
-            eprintln!("monitor: copying {}: {e}", stream.as_str());
+            crate::util::note!("monitor: copying {}: {e}", stream.as_str());
         }
     })
 }

@@ -271,7 +271,7 @@ pub(crate) fn start(
             let (recording, file, dir) = (recording.clone(), file.clone(), dir.clone());
             std::thread::spawn(move || {
                 if let Err(e) = serve(conn, &recording, &file, &dir) {
-                    eprintln!("monitor: seccomp recorder: {e}");
+                    crate::util::note!("monitor: seccomp recorder: {e}");
                 }
             });
         }
@@ -335,7 +335,7 @@ fn serve(
             all.apparmor
                 .merge(&observed.lock().unwrap_or_else(|e| e.into_inner()));
             if let Err(e) = save(&all, file) {
-                eprintln!("monitor: recorder: {e}");
+                crate::util::note!("monitor: recorder: {e}");
             }
         },
         || false,

@@ -37,6 +37,23 @@ impl Runtime {
         &self.binary
     }
 
+    /// Whether the OCI runtime can apply AppArmor profiles: `linux.apparmor.enabled` of its
+    /// `features` output (runtime-spec `features.md`: "whether AppArmor support is compiled
+    /// in"). `None` when the runtime has no `features` command or its answer does not say
+    /// (crun 1.8 has no `features`): "None means unknown, not false".
+    pub fn apparmor_support(&self) -> Option<bool> {
+        let out = std::process::Command::new(&self.binary)
+            .arg("features")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        apparmor_support_of(&out.stdout)
+    }
+
     /// Creates the pod's sandbox; returns the existing one if it exists.
     pub fn create_sandbox(&self, spec: &SandboxSpec) -> Result<Sandbox, RuntimeError> {
         crate::sandbox::create(&self.cfg.sandboxes_dir, spec)
@@ -129,5 +146,38 @@ impl Runtime {
         let mut cmd = std::process::Command::new(&self.binary);
         cmd.arg("--root").arg(&self.cfg.state_root);
         cmd
+    }
+}
+
+/// `linux.apparmor.enabled` of an OCI runtime's `features` JSON; `None` when the document
+/// cannot be read or does not say.
+pub fn apparmor_support_of(features: &[u8]) -> Option<bool> {
+    let f: oci_spec::runtime::Features = serde_json::from_slice(features).ok()?;
+    *f.linux().as_ref()?.apparmor().as_ref()?.enabled()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apparmor_support_of;
+
+    #[test]
+    fn apparmor_support_reads_the_features_document() {
+        let doc = |linux: &str| {
+            format!(r#"{{"ociVersionMin": "1.0.0", "ociVersionMax": "1.1.0", "linux": {linux}}}"#)
+        };
+        assert_eq!(
+            apparmor_support_of(doc(r#"{"apparmor": {"enabled": true}}"#).as_bytes()),
+            Some(true)
+        );
+        assert_eq!(
+            apparmor_support_of(doc(r#"{"apparmor": {"enabled": false}}"#).as_bytes()),
+            Some(false)
+        );
+        assert_eq!(
+            apparmor_support_of(doc(r#"{"apparmor": {}}"#).as_bytes()),
+            None
+        );
+        assert_eq!(apparmor_support_of(doc("{}").as_bytes()), None);
+        assert_eq!(apparmor_support_of(b"not json"), None);
     }
 }

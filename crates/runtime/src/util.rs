@@ -43,15 +43,19 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Runt
     write_atomic(path, &data)
 }
 
-/// Writes `data` to `path` atomically (temp file + fsync + rename).
+/// Writes `data` to `path` atomically (temp file + fsync + rename); on failure (e.g. the
+/// filesystem is full) `path` is unchanged and the temp file removed.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| RuntimeError::io(&tmp, e))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| RuntimeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e))
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
+        .map_err(|e| RuntimeError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Reads a JSON file.
@@ -155,6 +159,18 @@ fn go_quoted(s: &str) -> Option<String> {
     }
     None
 }
+
+/// `eprintln!` that never panics. The monitor's (and exec supervisor's) stderr is a file in
+/// the data directory, whose disk may be full: a log line that cannot be written is lost,
+/// and the process carries on (`eprintln!` would panic and take the container's exit code
+/// with it).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use note;
 
 #[cfg(test)]
 mod tests {

@@ -888,3 +888,12 @@ for_runtimes!(
     landlock_helper_prefix,
     stdin_fifo,
 );
+
+/// The runtimes' own `features` answers: runc 1.1 reports AppArmor compiled in; crun 1.8
+/// has no `features` command (it came in crun 1.9), so the node lets crun decide: it applies
+/// the profile and fails the container when the kernel cannot.
+#[test]
+fn apparmor_support_from_the_runtime_features() {
+    assert_eq!(env(RuntimeKind::Runc).rt.apparmor_support(), Some(true));
+    assert_eq!(env(RuntimeKind::Crun).rt.apparmor_support(), None);
+}

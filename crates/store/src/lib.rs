@@ -11,6 +11,7 @@
 //! through [`WriteOptions`] and [`DeleteOptions`].
 
 mod error;
+mod feed;
 pub mod selector;
 pub mod time;
 mod watch;
@@ -20,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Map, Value};
-use tokio::sync::broadcast;
 
 pub use error::{Result, StoreError};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
@@ -67,8 +67,8 @@ impl Gvr {
 pub struct Options {
     /// How many events the log keeps before older ones are compacted away.
     pub event_retention: u64,
-    /// How many events the in-memory feed buffers per watcher before a slow watcher has to
-    /// re-read the log.
+    /// How many events the in-memory feed queues per watcher before a slow watcher has to
+    /// re-read the log (entries every watcher took are freed at once).
     pub live_buffer: usize,
 }
 
@@ -155,7 +155,7 @@ pub(crate) struct LogEntry {
 
 pub(crate) struct Inner {
     pub conn: Mutex<Connection>,
-    pub tx: broadcast::Sender<Arc<LogEntry>>,
+    pub feed: feed::Feed,
     pub options: Options,
     pub path: PathBuf,
 }
@@ -309,11 +309,10 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")?;
         conn.execute_batch(SCHEMA)?;
-        let (tx, _) = broadcast::channel(options.live_buffer.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
-                tx,
+                feed: feed::Feed::new(options.live_buffer),
                 options,
                 path,
             }),
@@ -439,8 +438,7 @@ impl Store {
     }
 
     fn publish(&self, entry: LogEntry) {
-        // No receiver is fine: nobody is watching.
-        let _ = self.inner.tx.send(Arc::new(entry));
+        self.inner.feed.send(entry);
     }
 
     fn maybe_compact(&self, conn: &Connection, rv: u64) -> Result<()> {

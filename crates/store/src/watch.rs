@@ -10,12 +10,11 @@
 //!    as `DELETED`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use rusqlite::{params, Connection};
 use serde_json::Value;
-use tokio::sync::broadcast;
 
+use crate::feed::{FeedReceiver, Next};
 use crate::{meta_get, FieldSelector, Gvr, LabelSelector, LogEntry, Result, Store, StoreError};
 
 /// The kind of change.
@@ -62,7 +61,7 @@ pub struct WatchEvent {
 /// A live watch; call [`Watch::next`] in a loop.
 pub struct Watch {
     store: Store,
-    rx: broadcast::Receiver<Arc<LogEntry>>,
+    rx: FeedReceiver,
     pending: VecDeque<WatchEvent>,
     last_rv: u64,
     resource: String,
@@ -123,7 +122,7 @@ impl Store {
     ) -> Result<Watch> {
         let conn = self.lock();
         // Subscribing under the lock means no write can slip between the replay and the live feed.
-        let rx = self.inner.tx.subscribe();
+        let rx = self.inner.feed.subscribe();
         let head = meta_get(&conn, "resource_version")?;
         let mut watch = Watch {
             store: self.clone(),
@@ -233,8 +232,8 @@ impl Watch {
             if let Some(ev) = self.pending.pop_front() {
                 return Ok(ev);
             }
-            match self.rx.recv().await {
-                Ok(entry) => {
+            match self.rx.next().await {
+                Next::Entry(entry) => {
                     if entry.rv <= self.last_rv {
                         continue;
                     }
@@ -243,9 +242,7 @@ impl Watch {
                         return Ok(ev);
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up()?,
-                // The sender lives as long as the store, which this watch keeps alive.
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                Next::Lagged => self.catch_up()?,
             }
         }
     }

@@ -1,6 +1,7 @@
-//! `armorlet image load|ls|rm`: the local image store (`D/images`, armorlet-images).
+//! `armorlet image load|pull|ls|rm`: the local image store (`D/images`, armorlet-images).
 //!
-//! Exit codes: 0 ok, 1 image not found, 2 usage or I/O errors (bad archives included).
+//! Exit codes: 0 ok, 1 image not found (locally, or in the registry for `pull`), 2 usage,
+//! I/O or registry errors (bad archives and refused downloads included).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,20 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Pull an image from an OCI registry (HTTPS unless the registry is insecure).
+    Pull {
+        /// Reference: `HOST[:PORT]/repo:tag` or `...@sha256:<digest>`.
+        reference: String,
+        /// A registry (`HOST:PORT`, as in the reference) spoken to in plain HTTP; repeatable.
+        #[arg(long, value_name = "HOST:PORT")]
+        insecure_registry: Vec<String>,
+        /// A PEM file of a CA trusted for registries besides the system roots; repeatable.
+        #[arg(long, value_name = "FILE")]
+        registry_ca: Vec<PathBuf>,
+        /// Registry credentials, as `crictl pull --creds`.
+        #[arg(long, value_name = "USER:PASSWORD")]
+        creds: Option<String>,
+    },
     /// List images (like `crictl images`).
     #[command(alias = "list")]
     Ls,
@@ -50,6 +65,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the image store {}", root.display()))?;
     match args.command {
         Command::Load { files } => load(&store, &files),
+        Command::Pull {
+            reference,
+            insecure_registry,
+            registry_ca,
+            creds,
+        } => pull(
+            &store,
+            &reference,
+            &armorlet_images::RegistryOptions {
+                insecure: insecure_registry,
+                ca_files: registry_ca,
+            },
+            creds.as_deref(),
+        ),
         Command::Ls => list(&store),
         Command::Rm { reference } => remove(&store, &args.data_dir, &reference),
     }
@@ -83,6 +112,65 @@ fn load(store: &ImageStore, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn pull(
+    store: &ImageStore,
+    reference: &str,
+    options: &armorlet_images::RegistryOptions,
+    creds: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let credentials = match creds {
+        None => Vec::new(),
+        Some(c) => {
+            let (username, password) = c
+                .split_once(':')
+                .context("--creds: expected USER:PASSWORD")?;
+            vec![armorlet_images::Credential::Basic {
+                username: username.into(),
+                password: password.into(),
+            }]
+        }
+    };
+    let normalized = armorlet_images::normalize_reference(reference)?;
+    println!("Pulling {normalized}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = rt.block_on(armorlet_images::pull(
+        store,
+        reference,
+        options,
+        &credentials,
+    ));
+    match result {
+        Ok(p) => {
+            // docker pull's closing lines, with the stored image's id and size.
+            println!("Digest: {}", p.digest);
+            println!("Image ID: {}", p.record.id);
+            println!(
+                "Size: {} bytes ({})",
+                p.record.size,
+                human_size(p.record.size)
+            );
+            println!("Status: Downloaded image for {}", p.reference);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ ImageError::Pull {
+                not_found: true, ..
+            },
+        ) => {
+            eprintln!("armorlet: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("armorlet: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }
 
 fn list(store: &ImageStore) -> anyhow::Result<ExitCode> {

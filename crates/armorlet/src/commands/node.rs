@@ -68,6 +68,13 @@ pub struct AgentFlags {
     /// to this executable.
     #[arg(long)]
     pub confine_helper: Option<PathBuf>,
+    /// A registry (`HOST:PORT`, as image references name it) the node pulls from in plain
+    /// HTTP instead of HTTPS, as containerd's and podman's insecure registries; repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// A PEM file of a CA the node trusts for registries, besides the system roots; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
 }
 
 /// Flags of `armorlet node`.
@@ -265,6 +272,10 @@ impl AgentFlags {
             view: armorlet_node::NodeView::default(),
             labels: Default::default(),
             register_with_taints: Vec::new(),
+            registries: armorlet_images::RegistryOptions {
+                insecure: self.insecure_registry.clone(),
+                ca_files: self.registry_ca.clone(),
+            },
         })
     }
 }

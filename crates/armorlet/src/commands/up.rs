@@ -82,13 +82,24 @@ pub enum NodeNetwork {
     Netns,
 }
 
-/// Logs to stderr (colours on a terminal).
+/// Logs to stderr (colours on a terminal), at INFO. kube-rs's own line for every failed
+/// request ("failed with status 500 ...", at ERROR) is left out: the node agent reports an
+/// unavailable API server itself, once per outage, and its other failures with what it
+/// was doing, so a long outage does not fill the log with one line per retry.
 pub fn init_tracing() {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(tracing::Level::INFO)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = Targets::new()
+        .with_default(tracing::Level::INFO)
+        .with_target("kube_client::client::builder", LevelFilter::OFF);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
 }
 

@@ -68,6 +68,9 @@ pub struct Cluster {
     /// Extra environment of `armorlet up` (e.g. a `PATH` whose `crun` is a fault-injecting
     /// wrapper).
     pub env: Vec<(String, String)>,
+    /// A program (and its arguments) `armorlet up` is started through, e.g. the confine
+    /// helper with a plan that takes a kernel feature away.
+    pub wrapper: Vec<std::ffi::OsString>,
     up: Option<Child>,
 }
 
@@ -98,11 +101,22 @@ impl Cluster {
 
     /// A cluster whose `armorlet up` runs with `env` added to its environment.
     pub fn with_env(runtime: &'static str, extra: &[&str], env: &[(&str, &str)]) -> Cluster {
-        let env = env
+        let mut c = Cluster::prepared(runtime, extra, None, vec![hostname()]);
+        c.env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Cluster::started_with(runtime, extra, None, vec![hostname()], env)
+        c.start();
+        c
+    }
+
+    /// A cluster whose temp directory `setup` prepares before anything is written into it
+    /// (the images are loaded into `data/` after it), e.g. to put `data/` or `pods/` on a
+    /// filesystem of their own.
+    pub fn with_setup(runtime: &'static str, extra: &[&str], setup: impl FnOnce(&Path)) -> Cluster {
+        let mut c = Cluster::prepared_with(runtime, extra, None, vec![hostname()], setup);
+        c.start();
+        c
     }
 
     /// A cluster of the named nodes (`--nodes N` in `extra`: the hostname, `<hostname>-2`...).
@@ -122,18 +136,33 @@ impl Cluster {
         cwd: Option<PathBuf>,
         nodes: Vec<String>,
     ) -> Cluster {
-        Cluster::started_with(runtime, extra, cwd, nodes, Vec::new())
+        let mut c = Cluster::prepared(runtime, extra, cwd, nodes);
+        c.start();
+        c
     }
 
-    fn started_with(
+    /// Everything but `armorlet up`: the dirs, the tutorial profiles, the images loaded.
+    pub fn prepared(
         runtime: &'static str,
         extra: &[&str],
         cwd: Option<PathBuf>,
         nodes: Vec<String>,
-        env: Vec<(String, String)>,
+    ) -> Cluster {
+        Cluster::prepared_with(runtime, extra, cwd, nodes, |_| {})
+    }
+
+    /// [`Cluster::prepared`], with `setup` run on the temp directory before anything is
+    /// written into it.
+    fn prepared_with(
+        runtime: &'static str,
+        extra: &[&str],
+        cwd: Option<PathBuf>,
+        nodes: Vec<String>,
+        setup: impl FnOnce(&Path),
     ) -> Cluster {
         require_root();
         let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
         let profiles = dir.path().join("kroot/seccomp/profiles");
         std::fs::create_dir_all(&profiles).unwrap();
         for p in ["audit", "violation", "fine-grained"] {
@@ -168,7 +197,7 @@ impl Cluster {
             .local_addr()
             .unwrap()
             .port();
-        let mut c = Cluster {
+        Cluster {
             dir,
             runtime,
             api_port,
@@ -182,11 +211,58 @@ impl Cluster {
             ),
             cwd,
             nodes,
-            env,
+            env: Vec::new(),
+            wrapper: Vec::new(),
             up: None,
-        };
+        }
+    }
+
+    /// A cluster whose `armorlet up` runs as `wrapper... armorlet up ...`.
+    pub fn wrapped(runtime: &'static str, extra: &[&str], wrapper: &[&std::ffi::OsStr]) -> Cluster {
+        let mut c = Cluster::prepared(runtime, extra, None, vec![hostname()]);
+        c.wrapper = wrapper.iter().map(|w| w.to_os_string()).collect();
         c.start();
         c
+    }
+
+    /// The `armorlet up` command line `start` runs.
+    pub fn up_command(&self) -> Command {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(env!("CARGO_BIN_EXE_armorlet"));
+                cmd
+            }
+            None => armorlet(),
+        };
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
+            .arg("--data-dir")
+            .arg(self.data());
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
+        if !self.extra.iter().any(|a| a == "--config") {
+            cmd.arg("--kubelet-root-dir")
+                .arg(self.dir.path().join("kroot"));
+        }
+        cmd.arg("--pod-log-dir")
+            .arg(self.dir.path().join("pods"))
+            .args(["--node-api-port", &self.api_port.to_string()])
+            .args(["--node-index", &self.node_index.to_string()])
+            .args([
+                "--service-cluster-ip-range",
+                &format!("10.96.{}.0/24", self.node_index),
+                "--service-node-port-range",
+                &format!(
+                    "{}-{}",
+                    30000 + 100 * u32::from(self.node_index),
+                    30099 + 100 * u32::from(self.node_index)
+                ),
+            ])
+            .args(&self.extra);
+        cmd
     }
 
     /// The process id of `armorlet up`, while it runs.
@@ -204,35 +280,8 @@ impl Cluster {
 
     pub fn start(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("up.log")).unwrap();
-        let mut cmd = armorlet();
-        cmd.args(["up", "--listen", "127.0.0.1:0", "--runtime", self.runtime])
-            .arg("--data-dir")
-            .arg(self.data());
-        if let Some(cwd) = &self.cwd {
-            cmd.current_dir(cwd);
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        // A kind config gives each node its own kubelet root (seen at /var/lib/kubelet).
-        if !self.extra.iter().any(|a| a == "--config") {
-            cmd.arg("--kubelet-root-dir")
-                .arg(self.dir.path().join("kroot"));
-        }
-        let mut child = cmd
-            .arg("--pod-log-dir")
-            .arg(self.dir.path().join("pods"))
-            .args(["--node-api-port", &self.api_port.to_string()])
-            .args(["--node-index", &self.node_index.to_string()])
-            .args([
-                "--service-cluster-ip-range",
-                &format!("10.96.{}.0/24", self.node_index),
-                "--service-node-port-range",
-                &format!(
-                    "{}-{}",
-                    30000 + 100 * u32::from(self.node_index),
-                    30099 + 100 * u32::from(self.node_index)
-                ),
-            ])
-            .args(&self.extra)
+        let mut child = self
+            .up_command()
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -484,4 +533,99 @@ pub fn assert_apparmor_parser_accepts(profile: &Path) {
         profile.display(),
         std::fs::read_to_string(profile).unwrap_or_default()
     );
+}
+
+/// Resident and proportional memory of a process, from `/proc/<pid>/smaps_rollup` (KiB).
+pub fn memory(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("Rss:"), field("Pss:"))
+}
+
+/// A field of `/proc/<pid>/status` as a number (`VmRSS` in KiB, `Threads`); 0 when absent.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory of a process from `/proc/<pid>/status` (`VmRSS`, KiB).
+pub fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
+}
+
+/// User + system CPU time of a process, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the name.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// One process of `/proc`: its parent, state letter and command line (arguments joined by
+/// spaces).
+#[derive(Debug, Clone)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub state: char,
+    pub cmdline: String,
+}
+
+/// Every process on the machine (those that exit while being read are skipped).
+pub fn processes() -> Vec<ProcInfo> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // stat(5): "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(ProcInfo {
+            pid,
+            ppid,
+            state,
+            cmdline,
+        });
+    }
+    out
+}
+
+/// The per-container monitors of this cluster (`armorlet monitor <dir under the data dir>`).
+pub fn monitors(c: &Cluster) -> Vec<u32> {
+    let data = c.dir.path().to_string_lossy().into_owned();
+    processes()
+        .into_iter()
+        .filter(|p| {
+            let mut args = p.cmdline.split(' ');
+            args.nth(1) == Some("monitor") && args.any(|a| a.starts_with(&data))
+        })
+        .map(|p| p.pid)
+        .collect()
 }
