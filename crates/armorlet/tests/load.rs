@@ -1107,7 +1107,7 @@ fn churn_pod(i: u64) -> Pod {
             "containers": [{"name": "c", "image": "busybox:1.28", "command": ["sleep", "3600"]}],
         },
     });
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         pod["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
         pod["spec"]["containers"][0]["volumeMounts"] =
             json!([{"name": "scratch", "mountPath": "/scratch"}]);
