@@ -113,15 +113,12 @@ pub fn sync_once(state: &State) -> Result<(), ApiError> {
     for ds in &daemonsets {
         let uid = ds["metadata"]["uid"].as_str().unwrap_or("").to_owned();
         let mine = owned.remove(&uid).unwrap_or_default();
+        // A DaemonSet being deleted is left alone; the pods of one that is gone are the
+        // garbage collector's ([`crate::gc`]), as upstream.
         if !ds["metadata"]["deletionTimestamp"].is_null() {
-            owned.insert(uid, mine);
             continue;
         }
         sync_daemonset(state, ds, &nodes, &mine)?;
-    }
-    // Pods whose DaemonSet is gone (or being deleted): garbage.
-    for p in owned.into_values().flatten() {
-        delete_pod(state, p)?;
     }
     Ok(())
 }

@@ -187,8 +187,21 @@ pub fn sync_once(state: &State) -> Result<(), ApiError> {
             }
         }
     }
-    // Slices we manage whose Service is gone (or no longer has a selector).
-    for ((ns, name), _) in slices {
+    // Slices we manage whose Service no longer has a selector; those of a Service that is gone
+    // are the garbage collector's (they are owned by it), as upstream.
+    for ((ns, name), slice) in slices {
+        let owner_exists = slice["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                services.iter().any(|s| {
+                    s["metadata"]["uid"] == r["uid"] && s["metadata"]["namespace"] == ns.as_str()
+                })
+            });
+        if !owner_exists {
+            continue;
+        }
         match state
             .store
             .delete(&slices_gvr(), &ns, &name, &DeleteOptions::default())

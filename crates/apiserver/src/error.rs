@@ -171,6 +171,21 @@ impl ApiError {
         }
     }
 
+    /// 409 Conflict of a server-side apply (`errors.NewApplyConflict`): the causes name each
+    /// conflicting field and its manager; details carry nothing else.
+    pub fn apply_conflict(message: String, causes: Vec<Cause>) -> Self {
+        let causes: Vec<Value> = causes
+            .into_iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        Self {
+            code: 409,
+            reason: "Conflict",
+            message,
+            details: Some(json!({"causes": causes})),
+        }
+    }
+
     /// 422 Invalid without field causes (kubectl prints `The request is invalid: ...`).
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)

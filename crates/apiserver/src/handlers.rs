@@ -263,6 +263,8 @@ struct Call {
     content_type: String,
     body: Bytes,
     host: String,
+    /// The User-Agent, the default field manager.
+    user_agent: String,
     /// Audit annotations added by admission (the `PodSecurity` plugin's), for the request's
     /// audit event.
     audit: std::sync::Arc<std::sync::Mutex<crate::podsecurity::AuditAnnotations>>,
@@ -318,6 +320,7 @@ async fn serve(
             .to_string()
     };
     let (accept, content_type, host) = (header(ACCEPT), header(CONTENT_TYPE), header(HOST));
+    let user_agent = header(USER_AGENT);
     let method = req.method().clone();
     let query = Query::parse(req.uri().query());
     let body = read_body(state, req).await?;
@@ -353,6 +356,7 @@ async fn serve(
         content_type,
         body,
         host,
+        user_agent,
         audit: audit_annotations.clone(),
     };
     let result = route(state, call, &path).await;
@@ -795,6 +799,10 @@ fn ensure_namespace_accepts(state: &State, t: &Target, name: &str) -> Result<()>
 
 /// Creates `obj` in `t` after defaulting; shared by POST and server-side apply.
 /// Warning texts collected on the way are appended to `warnings` (also when the create fails).
+///
+/// `manager` is the field manager of the create (an Update in `managedFields`); `None` keeps
+/// the managedFields `obj` has (a server-side apply's create computed them).
+#[allow(clippy::too_many_arguments)]
 fn create_object(
     state: &State,
     t: &Target,
@@ -803,6 +811,7 @@ fn create_object(
     fv: FieldValidation,
     warnings: &mut Vec<String>,
     audit: &mut crate::podsecurity::AuditAnnotations,
+    manager: Option<&str>,
 ) -> Result<Value> {
     check_type_meta(&t.def, &mut obj)?;
     check_namespace(t, &mut obj)?;
@@ -833,6 +842,12 @@ fn create_object(
     defaults::validate_name(&t.def, &name)?;
     ensure_namespace_accepts(state, t, &name)?;
     defaults::on_create(&t.def, &mut obj);
+    if let Some(m) = manager {
+        // After defaulting, before admission, as kube-apiserver's create handler.
+        let api_version = t.def.api_version();
+        let w = writer(t, m, &api_version);
+        crate::fieldmanager::update(None, &mut obj, &w, &time::now_rfc3339());
+    }
     write_checks(&t.def, None, &mut obj, fv, warnings)?;
     if t.def.plural == "pods" && t.def.group.is_empty() {
         admit_pod_create(state, &mut obj, warnings)?;
@@ -886,7 +901,42 @@ pub(crate) fn create_pod_as_controller(
         FieldValidation::Strict,
         &mut Vec::new(),
         &mut Vec::new(),
+        Some("kube-controller-manager"),
     )
+}
+
+/// The field manager of a write: `fieldManager`, else the User-Agent's product.
+fn field_manager(call: &Call) -> Result<String> {
+    match call.query.get("fieldManager") {
+        Some(m) if !m.is_empty() => {
+            crate::fieldmanager::validate_manager(m)?;
+            Ok(m.to_owned())
+        }
+        _ => Ok(crate::fieldmanager::manager_from_user_agent(
+            &call.user_agent,
+        )),
+    }
+}
+
+/// Who writes through `t`'s endpoint, for `managedFields`.
+fn writer<'a>(
+    t: &'a Target,
+    manager: &'a str,
+    api_version: &'a str,
+) -> crate::fieldmanager::Writer<'a> {
+    use crate::fieldmanager::Scope;
+    let (subresource, scope) = match t.sub.as_deref() {
+        Some("status") => ("status", Scope::Status),
+        Some(s) => (s, Scope::All),
+        None if t.def.has_status => ("", Scope::Main),
+        None => ("", Scope::All),
+    };
+    crate::fieldmanager::Writer {
+        manager,
+        api_version,
+        subresource,
+        scope,
+    }
 }
 
 /// The stored form of an update or patch result (`new` merged for the endpoint), after the
@@ -903,8 +953,14 @@ fn validated_for_storage(
     warnings: &mut Vec<String>,
     psa: &mut crate::podsecurity::UpdateContext,
     refused: &mut Option<ApiError>,
+    manager: Option<&str>,
 ) -> std::result::Result<Value, StoreError> {
     let mut new = merge_for_endpoint(t, old, new);
+    if let Some(m) = manager {
+        let api_version = t.def.api_version();
+        let w = writer(t, m, &api_version);
+        crate::fieldmanager::update(Some(old), &mut new, &w, &time::now_rfc3339());
+    }
     let admitted = node_admission(
         state,
         call,
@@ -1228,7 +1284,17 @@ fn create(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let mut warnings = Vec::new();
     let fv = field_validation(call)?;
     let mut audit = Vec::new();
-    let created = create_object(state, t, obj, dry_run(call), fv, &mut warnings, &mut audit);
+    let manager = field_manager(call)?;
+    let created = create_object(
+        state,
+        t,
+        obj,
+        dry_run(call),
+        fv,
+        &mut warnings,
+        &mut audit,
+        Some(&manager),
+    );
     call.annotate(audit);
     let resp = match created {
         Ok(created) => object_response(201, call, &t.def, &created),
@@ -1302,6 +1368,7 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     }
     let mut invalid = None;
     let fv = field_validation(call)?;
+    let manager = field_manager(call)?;
     let mut warnings = Vec::new();
     let mut psa =
         crate::podsecurity::UpdateContext::prepare(state, &t.def, t.sub.as_deref(), &t.namespace)?;
@@ -1322,6 +1389,7 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
                 &mut warnings,
                 &mut psa,
                 &mut invalid,
+                Some(&manager),
             )
         },
     );
@@ -1339,6 +1407,37 @@ fn update(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
 fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> {
     let name = t.name.clone().unwrap_or_default();
     let ty = PatchType::from_content_type(&call.content_type)?;
+    // ValidatePatchOptions (staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation).
+    let option_error = |reason: &'static str, field: &str, message: &str| {
+        let mut e = ApiError::invalid(
+            "PatchOptions.meta.k8s.io",
+            "",
+            vec![crate::error::Cause {
+                reason,
+                message: message.into(),
+                field: field.into(),
+            }],
+        );
+        if let Some(d) = e.details.as_mut() {
+            d["kind"] = json!("PatchOptions");
+            d["group"] = json!("meta.k8s.io");
+        }
+        e
+    };
+    if ty == PatchType::Apply && call.query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(option_error(
+            "FieldValueRequired",
+            "fieldManager",
+            "Required value: is required for apply patch",
+        ));
+    }
+    if ty != PatchType::Apply && call.query.get("force").is_some() {
+        return Err(option_error(
+            "FieldValueForbidden",
+            "force",
+            "Forbidden: may not be specified for non-apply patch",
+        ));
+    }
     let patch_doc: Value = serde_json::from_slice(&call.body).map_err(|e| {
         if ty == PatchType::Apply {
             ApiError::unsupported_media_type(format!(
@@ -1350,6 +1449,10 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
     })?;
     let dry = dry_run(call);
     let fv = field_validation(call)?;
+    let manager = field_manager(call)?;
+    let force = call.query.flag("force");
+    let api_version = t.def.api_version();
+    let now = time::now_rfc3339();
     let mut warnings = Vec::new();
     if ty == PatchType::Apply && t.sub.is_none() {
         match state.store.get(&t.def.gvr(), &t.namespace, &name) {
@@ -1365,9 +1468,18 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
                     m.remove("status");
                 }
                 node_admission(state, call, t, authz::Operation::Create, None, Some(&obj))?;
+                // The applier owns what it applied, not what defaulting adds.
+                let obj = crate::fieldmanager::apply(
+                    None,
+                    &obj,
+                    &writer(t, &manager, &api_version),
+                    force,
+                    &now,
+                )?;
                 let mut warnings = Vec::new();
                 let mut audit = Vec::new();
-                let created = create_object(state, t, obj, dry, fv, &mut warnings, &mut audit);
+                let created =
+                    create_object(state, t, obj, dry, fv, &mut warnings, &mut audit, None);
                 call.annotate(audit);
                 let resp = match created {
                     Ok(created) => object_response(201, call, &t.def, &created),
@@ -1390,7 +1502,14 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
         |old| {
             let old = convert::from_storage(&t.def, old);
             let mut doc = old.clone();
-            if let Err(e) = patch::apply(ty, &mut doc, &patch_doc) {
+            let patched = if ty == PatchType::Apply {
+                let w = writer(t, &manager, &api_version);
+                crate::fieldmanager::apply(Some(&old), &patch_doc, &w, force, &now)
+                    .map(|merged| doc = merged)
+            } else {
+                patch::apply(ty, &mut doc, &patch_doc)
+            };
+            if let Err(e) = patched {
                 patch_error = Some(e);
                 return Err(StoreError::BadRequest {
                     message: "patch failed".into(),
@@ -1414,6 +1533,7 @@ fn patch_item(state: &State, call: &Call, t: &Target) -> Result<Response<Body>> 
                 &mut warnings,
                 &mut psa,
                 &mut patch_error,
+                (ty != PatchType::Apply).then_some(manager.as_str()),
             )
         },
     );
@@ -1443,11 +1563,14 @@ fn existing_pod_warnings(
 }
 
 /// DeleteOptions from the body and the query.
-struct DeleteRequest {
-    grace: Option<i64>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    dry_run: bool,
+pub(crate) struct DeleteRequest {
+    pub(crate) grace: Option<i64>,
+    pub(crate) uid: Option<String>,
+    pub(crate) resource_version: Option<String>,
+    pub(crate) dry_run: bool,
+    /// `propagationPolicy` (or the deprecated `orphanDependents`); `None`: the object's own
+    /// garbage collection finalizers, else Background (every kind served here defaults to it).
+    pub(crate) propagation: Option<crate::gc::Propagation>,
 }
 
 fn delete_request(call: &Call) -> Result<DeleteRequest> {
@@ -1470,13 +1593,34 @@ fn delete_request(call: &Call) -> Result<DeleteRequest> {
         .get("propagationPolicy")
         .and_then(Value::as_str)
         .or(call.query.get("propagationPolicy"));
-    if let Some(p) = policy {
-        if !["Orphan", "Background", "Foreground"].contains(&p) {
-            return Err(ApiError::unprocessable(format!(
+    let orphan_dependents = body
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or(call
+            .query
+            .get("orphanDependents")
+            .and_then(|v| v.parse::<bool>().ok()));
+    let propagation = match policy {
+        Some(p) => {
+            if orphan_dependents.is_some() {
+                // staging/src/k8s.io/apimachinery/pkg/api/validation/objectmeta.go
+                // ValidateDeleteOptions.
+                return Err(ApiError::unprocessable(format!(
+                    "propagationPolicy: Invalid value: {p:?}: orphanDependents and deletionPropagation cannot be both set"
+                )));
+            }
+            Some(crate::gc::Propagation::parse(p).ok_or_else(|| ApiError::unprocessable(format!(
                 "propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
-            )));
+            )))?)
         }
-    }
+        None => orphan_dependents.map(|o| {
+            if o {
+                crate::gc::Propagation::Orphan
+            } else {
+                crate::gc::Propagation::Background
+            }
+        }),
+    };
     let dry = body
         .get("dryRun")
         .and_then(Value::as_array)
@@ -1493,12 +1637,13 @@ fn delete_request(call: &Call) -> Result<DeleteRequest> {
             .and_then(Value::as_str)
             .map(str::to_string),
         dry_run: dry,
+        propagation,
     })
 }
 
-/// Deletes one object with the kind's grace policy; shared by DELETE, deletecollection and the
-/// namespace cascade.
-fn delete_object(
+/// Deletes one object with the kind's grace policy; shared by DELETE, deletecollection, the
+/// namespace cascade and the garbage collector.
+pub(crate) fn delete_object(
     state: &State,
     def: &ResourceDef,
     namespace: &str,
@@ -1512,6 +1657,7 @@ fn delete_object(
     } else {
         None
     };
+    let (add_finalizers, remove_finalizers) = crate::gc::finalizer_changes(req.propagation);
     Ok(state.store.delete(
         &gvr,
         namespace,
@@ -1522,6 +1668,8 @@ fn delete_object(
             precondition_resource_version: req.resource_version.clone(),
             dry_run: req.dry_run,
             keep: false,
+            add_finalizers,
+            remove_finalizers,
         },
     )?)
 }
@@ -1656,6 +1804,7 @@ pub fn finalize_namespace(state: &State, name: &str) -> Result<Option<Value>> {
         uid: None,
         resource_version: None,
         dry_run: false,
+        propagation: None,
     };
     for (key, obj) in state.store.keys_in_namespace(name)? {
         let Some(def) = state.registry.by_key(&key) else {
@@ -1714,6 +1863,7 @@ pub fn ensure_namespace(state: &State, name: &str) -> Result<()> {
                 FieldValidation::Strict,
                 &mut Vec::new(),
                 &mut Vec::new(),
+                Some("kube-apiserver"),
             ) {
                 Ok(_) => Ok(()),
                 Err(e) if e.code == 409 => Ok(()),

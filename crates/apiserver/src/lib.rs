@@ -29,6 +29,8 @@ mod defaults;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;
+pub mod fieldmanager;
+pub mod gc;
 pub mod handlers;
 pub mod http;
 pub mod inflight;
@@ -462,6 +464,7 @@ impl Server {
                             profiles::sync_once(&st)?;
                             scheduler::schedule_once(&st)?;
                             endpoints::sync_once(&st)?;
+                            gc::sync_once(&st)?;
                             // Settled only when this pass wrote nothing: a write may be work
                             // for a controller that ran before it.
                             let after = st.store.current_resource_version()?;

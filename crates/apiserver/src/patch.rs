@@ -108,7 +108,9 @@ fn apply_in_place(ty: PatchType, doc: &mut Value, patch: &Value) -> Result<(), A
     }
 }
 
-fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
+/// The merge key of a list field, by name (also the associative lists of
+/// [`crate::fieldmanager`]).
+pub(crate) fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     match field {
         "containers"
         | "initContainers"

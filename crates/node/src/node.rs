@@ -213,7 +213,10 @@ impl NodeReporter {
         self.nodes()
             .patch_status(
                 &self.cfg.name,
-                &PatchParams::default(),
+                &PatchParams {
+                    field_manager: Some("kubelet".into()),
+                    ..PatchParams::default()
+                },
                 &Patch::Merge(&patch),
             )
             .await?;

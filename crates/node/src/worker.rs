@@ -1160,9 +1160,13 @@ impl Agent {
             self.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
+        // The kubelet's field manager (its User-Agent's product upstream).
         let r = crate::health::bounded(api.patch_status(
             pod.metadata.name.as_deref().unwrap_or_default(),
-            &PatchParams::default(),
+            &PatchParams {
+                field_manager: Some("kubelet".into()),
+                ..PatchParams::default()
+            },
             &Patch::Merge(patch),
         ))
         .await;

@@ -105,6 +105,11 @@ pub struct DeleteOptions {
     /// Mark the object (`deletionTimestamp`) but keep it, as if a finalizer were present; used for
     /// namespaces, which stay `Terminating` until their content is gone.
     pub keep: bool,
+    /// Finalizers the delete adds (the garbage collector's `orphan` or `foregroundDeletion`,
+    /// chosen by the propagation policy); an object left with finalizers stays, marked.
+    pub add_finalizers: Vec<String>,
+    /// Finalizers the delete removes (the other garbage collection finalizer).
+    pub remove_finalizers: Vec<String>,
 }
 
 /// What a delete did.
@@ -223,6 +228,42 @@ fn has_finalizers(obj: &Value) -> bool {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty())
+}
+
+/// The finalizers after a delete's changes (upstream `deletionFinalizersForGarbageCollection`
+/// and `updateForGracefulDeletionAndFinalizers` in
+/// staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go).
+fn changed_finalizers(obj: &Value, opts: &DeleteOptions) -> Option<Vec<Value>> {
+    if opts.add_finalizers.is_empty() && opts.remove_finalizers.is_empty() {
+        return None;
+    }
+    let old: Vec<Value> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut new: Vec<Value> = old
+        .iter()
+        .filter(|f| {
+            !f.as_str()
+                .is_some_and(|f| opts.remove_finalizers.iter().any(|r| r == f))
+        })
+        .cloned()
+        .collect();
+    for f in &opts.add_finalizers {
+        if !new.iter().any(|x| x == f.as_str()) {
+            new.push(Value::String(f.clone()));
+        }
+    }
+    (new != old).then_some(new)
+}
+
+fn set_finalizers(meta: &mut Map<String, Value>, finalizers: Vec<Value>) {
+    if finalizers.is_empty() {
+        meta.remove("finalizers");
+    } else {
+        meta.insert("finalizers".into(), Value::Array(finalizers));
+    }
 }
 
 fn hex_encode(s: &str) -> String {
@@ -689,13 +730,37 @@ impl Store {
         }
         let grace = opts.grace_period_seconds.unwrap_or(0).max(0);
         let marked = old.pointer("/metadata/deletionTimestamp").is_some();
-        let finalizers = has_finalizers(&old) || opts.keep;
         let mut obj = old.clone();
+        let new_finalizers = changed_finalizers(&old, opts);
+        if let Some(f) = &new_finalizers {
+            set_finalizers(metadata_mut(&mut obj)?, f.clone());
+        }
+        let finalizers = has_finalizers(&obj) || opts.keep;
         let (event, pending) = if marked {
+            let current = old
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            // A shorter grace period than the pending one takes over (rest.BeforeDelete in
+            // staging/src/k8s.io/apiserver/pkg/registry/rest/delete.go), so the kubelet's final
+            // delete of a pod that still has finalizers lets it go once they are removed.
+            let shorter = opts.grace_period_seconds.is_some() && grace < current;
             if finalizers || grace > 0 {
-                return Ok(DeleteOutcome::Pending(old));
+                if new_finalizers.is_none() && !shorter {
+                    return Ok(DeleteOutcome::Pending(old));
+                }
+                if shorter {
+                    let meta = metadata_mut(&mut obj)?;
+                    meta.insert(
+                        "deletionTimestamp".into(),
+                        Value::String(time::format_rfc3339(time::now_unix() + grace)),
+                    );
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+                (EventType::Modified, true)
+            } else {
+                (EventType::Deleted, false)
             }
-            (EventType::Deleted, false)
         } else if grace > 0 || finalizers {
             let meta = metadata_mut(&mut obj)?;
             meta.insert(
@@ -794,6 +859,24 @@ impl Store {
             remaining_item_count: continue_token.as_ref().map(|_| remaining),
             continue_token,
         })
+    }
+
+    /// Every stored object whose JSON text contains `needle`, with its resource key; the garbage
+    /// collector's cheap pre-filter (`"ownerReferences"`, its finalizers' names).
+    pub fn scan_containing(&self, needle: &str) -> Result<Vec<(String, Value)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT resource, data FROM objects WHERE instr(data, ?1) > 0 ORDER BY resource, namespace, name",
+        )?;
+        let rows = stmt.query_map([needle], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, data) = row?;
+            out.push((key, serde_json::from_str(&data)?));
+        }
+        Ok(out)
     }
 
     /// Every (resource key, name) stored in a namespace, for namespace deletion.

@@ -275,6 +275,79 @@ fn finalizers_keep_the_object_until_they_are_cleared() {
 }
 
 #[test]
+fn deletes_add_and_remove_collector_finalizers_and_shorten_grace() {
+    let (_d, s) = open();
+    s.create(&pods(), "default", pod("o", json!({})), &w())
+        .unwrap();
+    let orphan = DeleteOptions {
+        add_finalizers: vec!["orphan".into()],
+        remove_finalizers: vec!["foregroundDeletion".into()],
+        ..Default::default()
+    };
+    let DeleteOutcome::Pending(marked) = s.delete(&pods(), "default", "o", &orphan).unwrap() else {
+        panic!("an orphan delete keeps the object")
+    };
+    assert_eq!(marked["metadata"]["finalizers"], json!(["orphan"]));
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    // A second delete with another policy swaps the finalizer.
+    let fg = DeleteOptions {
+        add_finalizers: vec!["foregroundDeletion".into()],
+        remove_finalizers: vec!["orphan".into()],
+        ..Default::default()
+    };
+    let DeleteOutcome::Pending(swapped) = s.delete(&pods(), "default", "o", &fg).unwrap() else {
+        panic!("still pending")
+    };
+    assert_eq!(
+        swapped["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    // Background clears it, and with nothing left the object goes.
+    let bg = DeleteOptions {
+        remove_finalizers: vec!["orphan".into(), "foregroundDeletion".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.delete(&pods(), "default", "o", &bg).unwrap(),
+        DeleteOutcome::Deleted(_)
+    ));
+
+    // A graceful delete pending on a finalizer takes a shorter grace period, so the object
+    // goes once the finalizer does.
+    let mut p = pod("g", json!({}));
+    p["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    s.create(&pods(), "default", p, &w()).unwrap();
+    let graceful = |g| DeleteOptions {
+        grace_period_seconds: Some(g),
+        ..Default::default()
+    };
+    s.delete(&pods(), "default", "g", &graceful(30)).unwrap();
+    let DeleteOutcome::Pending(short) = s.delete(&pods(), "default", "g", &graceful(0)).unwrap()
+    else {
+        panic!("the finalizer holds it")
+    };
+    assert_eq!(short["metadata"]["deletionGracePeriodSeconds"], 0);
+    let mut cleared = short.clone();
+    cleared["metadata"]["finalizers"] = json!([]);
+    s.update(&pods(), "default", "g", cleared, &w()).unwrap();
+    assert!(s.get(&pods(), "default", "g").is_err());
+}
+
+#[test]
+fn scan_finds_the_objects_whose_text_contains_a_needle() {
+    let (_d, s) = open();
+    let mut owned = pod("owned", json!({}));
+    owned["metadata"]["ownerReferences"] = json!([{"uid": "u"}]);
+    s.create(&pods(), "default", owned, &w()).unwrap();
+    s.create(&pods(), "default", pod("free", json!({})), &w())
+        .unwrap();
+    let found = s.scan_containing("\"ownerReferences\"").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, pods().key());
+    assert_eq!(found[0].1["metadata"]["name"], "owned");
+}
+
+#[test]
 fn delete_preconditions_conflict_when_they_do_not_match() {
     let (_d, s) = open();
     s.create(&pods(), "default", pod("p", json!({})), &w())
