@@ -322,15 +322,20 @@ fn tracked(obj: &Value, scope: Scope) -> Value {
 pub fn field_set(obj: &Value) -> FieldSet {
     let mut s = FieldSet::default();
     if let Some(m) = obj.as_object() {
-        object_set(m, false, &mut s);
+        object_set(m, false, &mut s, 1);
     }
     s
 }
 
-fn object_set(m: &Map<String, Value>, map_typed: bool, out: &mut FieldSet) {
+/// Values nested deeper than this are owned as a whole: their `fieldsV1` sits four levels
+/// below the object's root (metadata, managedFields, the entry, fieldsV1), and a stored object
+/// deeper than [`crate::patch::MAX_DEPTH`] could not be read back.
+const SET_DEPTH: usize = crate::patch::MAX_DEPTH - 8;
+
+fn object_set(m: &Map<String, Value>, map_typed: bool, out: &mut FieldSet, depth: usize) {
     for (k, v) in m {
         let mut child = FieldSet::default();
-        value_set(k, v, &mut child);
+        value_set(k, v, &mut child, depth + 1);
         if map_typed || v.is_null() || v.as_object().is_some_and(Map::is_empty) {
             child.member = true;
         }
@@ -340,9 +345,13 @@ fn object_set(m: &Map<String, Value>, map_typed: bool, out: &mut FieldSet) {
     }
 }
 
-fn value_set(field: &str, v: &Value, out: &mut FieldSet) {
+fn value_set(field: &str, v: &Value, out: &mut FieldSet, depth: usize) {
+    if depth >= SET_DEPTH {
+        out.member = true;
+        return;
+    }
     match v {
-        Value::Object(m) => object_set(m, is_map_field(field, v), out),
+        Value::Object(m) => object_set(m, is_map_field(field, v), out, depth),
         Value::Array(a) if a.is_empty() => out.member = true,
         Value::Array(a) => match list_kind(field, a) {
             ListKind::Atomic => out.member = true,
@@ -364,7 +373,7 @@ fn value_set(field: &str, v: &Value, out: &mut FieldSet) {
                         ..Default::default()
                     };
                     if let Some(m) = item.as_object() {
-                        object_set(m, false, &mut c);
+                        object_set(m, false, &mut c, depth + 1);
                     }
                     out.children.insert(key_element(item, key), c);
                 }
@@ -926,6 +935,20 @@ mod tests {
             err.message,
             "Apply failed with 2 conflicts: conflicts with \"b\":\n- .data.key\nconflicts with \"c\":\n- .data.extra"
         );
+    }
+
+    /// Found by tests/fuzz.rs: a custom object 120 levels deep got a `fieldsV1` deeper than
+    /// the stored object may be, and could not be read back.
+    #[test]
+    fn deep_values_are_owned_as_a_whole() {
+        let deep: Value =
+            serde_json::from_str(&format!("{}1{}", "{\"a\":".repeat(124), "}".repeat(124)))
+                .unwrap();
+        let mut obj = json!({"metadata": {"name": "d"}, "spec": deep});
+        update(None, &mut obj, &writer("m"), "t");
+        let text = obj.to_string();
+        assert!(serde_json::from_str::<Value>(&text).is_ok(), "readable");
+        assert!(crate::patch::depth(&obj) <= crate::patch::MAX_DEPTH);
     }
 
     #[test]

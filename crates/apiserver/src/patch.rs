@@ -66,7 +66,7 @@ pub fn apply(ty: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiErr
 }
 
 /// The nesting depth of arrays and objects (a scalar is 0).
-fn depth(v: &Value) -> usize {
+pub(crate) fn depth(v: &Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {
