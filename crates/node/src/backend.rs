@@ -1,10 +1,11 @@
 //! The agent's `armorlet_nodeapi::NodeBackend`: finds a pod's containers from
 //! the runtime's persisted labels (so it needs no shared state with the pod
 //! workers), serves their CRI logs (`--previous`: the instance before) and
-//! runs exec through the runtime, which applies the container's confinement.
+//! runs exec through the runtime, which applies the container's confinement,
+//! and attaches to a container's main process through its monitor.
 
 use crate::spec::labels;
-use armorlet_nodeapi::{BackendError, ExecProcess, ExecSpec, LogTarget, NodeBackend};
+use armorlet_nodeapi::{Attached, BackendError, ExecProcess, ExecSpec, LogTarget, NodeBackend};
 use armorlet_runtime::{ContainerRecord, ContainerState, Runtime};
 use std::sync::Arc;
 
@@ -109,14 +110,14 @@ impl NodeBackend for Backend {
 
     fn attach(
         &self,
-        _ns: &str,
+        ns: &str,
         pod: &str,
         container: &str,
-        _tty: bool,
-        _stdin: bool,
-    ) -> Result<ExecProcess, BackendError> {
-        Err(BackendError::BadRequest(format!(
-            "attach to container {container} in pod {pod} is not supported by this node yet"
-        )))
+        stdin: bool,
+    ) -> Result<Attached, BackendError> {
+        let id = self.running_id(ns, pod, container)?;
+        self.runtime
+            .attach(&id, stdin)
+            .map_err(|e| BackendError::Internal(e.to_string()))
     }
 }

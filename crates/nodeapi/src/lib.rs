@@ -40,7 +40,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use armorlet_runtime::{ExecProcess, ExecSpec};
+pub use armorlet_runtime::{Attached, ExecProcess, ExecSpec};
 
 /// The response body type of every route.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -64,15 +64,14 @@ pub trait NodeBackend: Send + Sync + 'static {
         container: &str,
         spec: ExecSpec,
     ) -> Result<ExecProcess, BackendError>;
-    /// Attaches to the container's main process (its terminal with `tty`).
+    /// Attaches to the container's main process (its stdin with `stdin`, when it has one).
     fn attach(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
-        tty: bool,
         stdin: bool,
-    ) -> Result<ExecProcess, BackendError>;
+    ) -> Result<Attached, BackendError>;
 }
 
 /// A container's CRI log file and whether the container still writes to it.
