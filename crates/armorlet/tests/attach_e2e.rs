@@ -22,15 +22,15 @@ fn kubectl_cmd(c: &Cluster, args: &[&str]) -> Command {
     cmd
 }
 
-/// Lines of a child's pipe, on a thread (so reads can be bounded by PATIENCE).
+/// Lines of a child's pipe, on a thread (so reads can be bounded by PATIENCE). The pipe is
+/// drained to its end even when nobody takes the lines any more, so the child never gets
+/// SIGPIPE (kubectl port-forward prints a line per connection).
 fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for l in BufReader::new(r).lines() {
             let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
+            let _ = tx.send(l);
         }
     });
     rx
@@ -201,4 +201,141 @@ fn attach_streams() {
     expect_line(&out, "the terminal size", |l| l.contains("size=45x123"));
     assert!(wait_exit(&mut s).success());
     drop(stdin);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `kubectl port-forward TARGET LOCAL:REMOTE` and waits for its "Forwarding from" line
+/// naming the pod's port `to`.
+fn port_forward(
+    c: &Cluster,
+    target: &str,
+    remote: u16,
+    to: u16,
+) -> (Child, u16, mpsc::Receiver<String>) {
+    let local = free_port();
+    let mut pf = kubectl_cmd(
+        c,
+        &[
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            target,
+            &format!("{local}:{remote}"),
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = lines(pf.stdout.take().unwrap());
+    let err = lines(pf.stderr.take().unwrap());
+    expect_line(&out, "Forwarding from", |l| {
+        l == format!("Forwarding from 127.0.0.1:{local} -> {to}")
+    });
+    (pf, local, err)
+}
+
+#[test]
+fn port_forward_and_cp() {
+    require_root();
+    let c = Cluster::new("crun");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: echo\n  labels:\n    app: echo\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: hashicorp/http-echo:0.2.3\n    args: [\"-text=hello from the pod\", \"-listen=:5678\"]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: echo-svc\nspec:\n  selector:\n    app: echo\n  ports:\n  - port: 80\n    targetPort: 5678\n",
+        node = hostname()
+    ));
+    c.apply(&pod("files", "    command: [\"sleep\", \"3600\"]\n"));
+    c.wait_running("echo");
+    c.wait_running("files");
+
+    // pod/NAME: each local connection is its own pair of streams to 127.0.0.1:5678 in the
+    // pod's network namespace (the pod listens on all addresses; the host reaches it only
+    // through the forward's local port).
+    let (mut pf, local, _err) = port_forward(&c, "pod/echo", 5678, 5678);
+    for _ in 0..3 {
+        assert_eq!(
+            http_get(&format!("127.0.0.1:{local}")).as_deref(),
+            Some("hello from the pod")
+        );
+    }
+    pf.kill().unwrap();
+    pf.wait().unwrap();
+
+    // svc/NAME: kubectl resolves the Service to a pod and the target port itself.
+    let (mut pf, local, _err) = port_forward(&c, "svc/echo-svc", 80, 5678);
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{local}")).as_deref(),
+        Some("hello from the pod")
+    );
+    pf.kill().unwrap();
+    pf.wait().unwrap();
+
+    // A closed port: the connection is closed and kubectl reports the kubelet's error-stream
+    // text (with containerd's dial errors) and gives up.
+    let (mut pf, local, err) = port_forward(&c, "pod/echo", 9999, 9999);
+    assert_eq!(http_get(&format!("127.0.0.1:{local}")).as_deref(), None);
+    let line = expect_line(&err, "the forwarding error", |l| {
+        l.contains("an error occurred forwarding")
+    });
+    assert!(
+        line.contains(&format!(
+            "an error occurred forwarding {local} -> 9999: error forwarding port 9999 to pod "
+        )) && line.contains("failed to connect to localhost:9999 inside namespace")
+            && line.contains("IPv4: dial tcp4 127.0.0.1:9999: connect: connection refused"),
+        "{line}"
+    );
+    let status = wait_exit(&mut pf);
+    let rest: Vec<String> = err.try_iter().collect();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l == "error: lost connection to pod"),
+        "{rest:?}"
+    );
+
+    // cp in (a file and a directory) and out: exec with tar on both sides.
+    let local_dir = c.dir.path().join("cp");
+    std::fs::create_dir_all(local_dir.join("tree/sub")).unwrap();
+    std::fs::write(local_dir.join("in.txt"), "into the pod\n").unwrap();
+    std::fs::write(local_dir.join("tree/a"), "A\n").unwrap();
+    std::fs::write(local_dir.join("tree/sub/b"), "B\n").unwrap();
+    let path = |p: &str| local_dir.join(p).to_str().unwrap().to_owned();
+    c.kubectl_ok(&["cp", &path("in.txt"), "files:/tmp/in.txt"]);
+    c.kubectl_ok(&["cp", &path("tree"), "files:/tmp/tree"]);
+    assert_eq!(
+        c.kubectl_ok(&[
+            "exec",
+            "files",
+            "--",
+            "cat",
+            "/tmp/in.txt",
+            "/tmp/tree/a",
+            "/tmp/tree/sub/b"
+        ]),
+        "into the pod\nA\nB\n"
+    );
+    c.kubectl_ok(&[
+        "exec",
+        "files",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/made/deep && echo made in the pod > /tmp/made/deep/f",
+    ]);
+    c.kubectl_ok(&["cp", "files:/tmp/made", &path("out")]);
+    assert_eq!(
+        std::fs::read_to_string(local_dir.join("out/deep/f")).unwrap(),
+        "made in the pod\n"
+    );
+    c.kubectl_ok(&["cp", "files:/tmp/in.txt", &path("back.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(local_dir.join("back.txt")).unwrap(),
+        "into the pod\n"
+    );
 }

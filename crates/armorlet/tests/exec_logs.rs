@@ -112,6 +112,15 @@ impl NodeBackend for HostBackend {
             "container {container} has no monitor on this test node"
         )))
     }
+
+    fn port_forward(
+        &self,
+        _ns: &str,
+        _pod: &str,
+    ) -> Result<armorlet_nodeapi::PortForwardTarget, BackendError> {
+        // Port-forward needs a pod network namespace: `attach_e2e.rs` tests it.
+        Err(BackendError::NotFound("pod does not exist".into()))
+    }
 }
 
 struct Server(Child);
