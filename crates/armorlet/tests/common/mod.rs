@@ -380,7 +380,15 @@ impl Cluster {
             if start.elapsed() > PATIENCE {
                 let log =
                     std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
-                panic!("timed out waiting for {what}; armorlet up log:\n{log}");
+                // What the cluster shows, so a timeout explains itself.
+                let pods = self.kubectl(&["describe", "pods", "-A"]);
+                let events = self.kubectl(&["get", "events", "-A"]);
+                panic!(
+                    "timed out waiting for {what}; armorlet up log:\n{log}\n\
+                     kubectl describe pods -A:\n{}\nkubectl get events -A:\n{}",
+                    String::from_utf8_lossy(&pods.stdout),
+                    String::from_utf8_lossy(&events.stdout)
+                );
             }
             std::thread::sleep(Duration::from_millis(500));
         }
