@@ -165,9 +165,12 @@ pub fn is_audited(info: &RequestInfo) -> bool {
         )
 }
 
-/// The verb logged: `create` for exec and attach (their POST form's verb), else the request's.
+/// The verb logged: `create` for exec, attach and portforward (their POST form's verb), else the
+/// request's.
 fn audit_verb(info: &RequestInfo) -> &str {
-    if info.resource == "pods" && matches!(info.subresource.as_str(), "exec" | "attach") {
+    if info.resource == "pods"
+        && matches!(info.subresource.as_str(), "exec" | "attach" | "portforward")
+    {
         "create"
     } else {
         &info.verb

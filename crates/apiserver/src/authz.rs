@@ -1003,6 +1003,18 @@ mod tests {
             None
         )
         .is_err());
+        // attach and port-forward are exec's peers: no node may use them, even on its own pods.
+        for sub in ["attach", "portforward"] {
+            for method in ["GET", "POST"] {
+                assert!(at(
+                    true,
+                    method,
+                    &format!("/api/v1/namespaces/default/pods/mine/{sub}"),
+                    None
+                )
+                .is_err());
+            }
+        }
     }
 
     #[test]

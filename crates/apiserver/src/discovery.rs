@@ -51,6 +51,7 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
         subs.push(json!({"subresource": "binding", "responseKind": {"group": "", "version": "", "kind": "Binding"}, "verbs": ["create"]}));
         subs.push(json!({"subresource": "exec", "responseKind": {"group": "", "version": "", "kind": "PodExecOptions"}, "verbs": ["create", "get"]}));
         subs.push(json!({"subresource": "log", "responseKind": {"group": "", "version": "", "kind": "Pod"}, "verbs": ["get"]}));
+        subs.push(json!({"subresource": "portforward", "responseKind": {"group": "", "version": "", "kind": "PodPortForwardOptions"}, "verbs": ["create", "get"]}));
     }
     v
 }
@@ -173,6 +174,11 @@ pub fn resource_list(group: &str, version: &str, rel: &Registry) -> Value {
                 ("binding", "Binding", json!(["create"])),
                 ("exec", "PodExecOptions", json!(["create", "get"])),
                 ("log", "Pod", json!(["get"])),
+                (
+                    "portforward",
+                    "PodPortForwardOptions",
+                    json!(["create", "get"]),
+                ),
             ] {
                 resources.push(json!({"name": format!("pods/{sub}"), "singularName": "",
                                       "namespaced": true, "kind": kind, "verbs": verbs}));

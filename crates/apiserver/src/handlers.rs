@@ -450,8 +450,9 @@ async fn binding(state: &Arc<State>, call: Call, ns: &str, name: &str) -> Result
     ))
 }
 
-/// `/api/v1/namespaces/{ns}/pods/{name}/{log|exec|attach}`: served by [`crate::nodeproxy`],
-/// which needs the raw request (exec/attach upgrade the connection).
+/// `/api/v1/namespaces/{ns}/pods/{name}/{log|exec|attach|portforward}`: served by
+/// [`crate::nodeproxy`], which needs the raw request (exec/attach/portforward upgrade the
+/// connection).
 fn node_subresource(path: &str) -> Option<(String, String, crate::nodeproxy::Sub)> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {

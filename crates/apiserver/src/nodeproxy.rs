@@ -3,8 +3,11 @@
 //! the kubelet before it reads a log (`pkg/kubelet/kubelet_pods.go`
 //! `validateContainerLogStatus`, answered here from the stored pod status so the message is the
 //! same whether or not the node is reachable), then a proxy to the node API of the pod's node:
-//! logs streamed chunk by chunk, exec/attach by forwarding the WebSocket upgrade and splicing
-//! the two connections after the `101`.
+//! logs streamed chunk by chunk, exec/attach/portforward by forwarding the upgrade (WebSocket,
+//! or SPDY for port-forward) and splicing the two connections after the `101`. kube-apiserver
+//! unwraps port-forward's SPDY-in-WebSocket tunnel itself and speaks SPDY to the kubelet
+//! (`pkg/registry/core/pod/rest/subresources.go` with `PortForwardWebsockets`); here the node
+//! unwraps it, so the client sees the same bytes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub enum Sub {
     Exec,
     /// `attach`
     Attach,
+    /// `portforward`
+    PortForward,
 }
 
 impl Sub {
@@ -46,6 +51,7 @@ impl Sub {
             "log" => Some(Sub::Log),
             "exec" => Some(Sub::Exec),
             "attach" => Some(Sub::Attach),
+            "portforward" => Some(Sub::PortForward),
             _ => None,
         }
     }
@@ -55,6 +61,7 @@ impl Sub {
             Sub::Log => "containerLogs",
             Sub::Exec => "exec",
             Sub::Attach => "attach",
+            Sub::PortForward => "portForward",
         }
     }
 }
@@ -209,7 +216,11 @@ fn resolve(
 ) -> Result<Option<Upstream>> {
     let pod = state.store.get(&Gvr::new("", "v1", "pods"), ns, name)?;
     let q = crate::http::Query::parse(query);
-    let container = pick_container(&pod, name, q.get("container"))?;
+    // `PortForwardLocation` names no container.
+    let container = match sub {
+        Sub::PortForward => String::new(),
+        _ => pick_container(&pod, name, q.get("container"))?,
+    };
     let node_name = pod["spec"]["nodeName"].as_str().unwrap_or("");
     if node_name.is_empty() {
         return match sub {
@@ -230,7 +241,10 @@ fn resolve(
             "no preferred addresses found; known addresses: [] for node {node_name}"
         ))
     })?;
-    let mut path_and_query = format!("/{}/{ns}/{name}/{container}", sub.node_prefix());
+    let mut path_and_query = match sub {
+        Sub::PortForward => format!("/{}/{ns}/{name}", sub.node_prefix()),
+        _ => format!("/{}/{ns}/{name}/{container}", sub.node_prefix()),
+    };
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         path_and_query.push('?');
         path_and_query.push_str(q);
@@ -277,13 +291,14 @@ async fn connect(
     Ok(sender)
 }
 
-/// Headers an upgrade request carries to the node.
-const FORWARDED: [hyper::header::HeaderName; 5] = [
-    hyper::header::CONNECTION,
-    hyper::header::UPGRADE,
-    hyper::header::SEC_WEBSOCKET_KEY,
-    hyper::header::SEC_WEBSOCKET_VERSION,
-    hyper::header::SEC_WEBSOCKET_PROTOCOL,
+/// Headers an upgrade request carries to the node (`X-Stream-Protocol-Version`: SPDY's).
+const FORWARDED: [&str; 6] = [
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "x-stream-protocol-version",
 ];
 
 /// An error answer of the node as an API error: a Status is passed on; plain text becomes a
@@ -341,8 +356,8 @@ pub async fn handle(
     fwd = fwd.header(hyper::header::HOST, format!("{}:{}", up.host, up.port));
     if sub != Sub::Log {
         for h in FORWARDED.iter() {
-            for v in req.headers().get_all(h) {
-                fwd = fwd.header(h, v);
+            for v in req.headers().get_all(*h) {
+                fwd = fwd.header(*h, v);
             }
         }
     }
@@ -353,7 +368,9 @@ pub async fn handle(
         .map_err(|e| ApiError::internal(format!("error talking to the node: {e}")))?;
     match sub {
         Sub::Log if resp.status() == StatusCode::OK => Ok(stream_log(resp)),
-        Sub::Exec | Sub::Attach if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+        Sub::Exec | Sub::Attach | Sub::PortForward
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS =>
+        {
             Ok(splice(req, resp, record.take()))
         }
         _ => Err(node_error(resp).await),

@@ -104,13 +104,22 @@ impl NodeBackend for HostBackend {
         &self,
         _ns: &str,
         _pod: &str,
-        _container: &str,
-        _tty: bool,
-        stdin: bool,
-    ) -> Result<ExecProcess, BackendError> {
-        let mut cmd = Command::new("cat");
-        cmd.env_clear();
-        pipes(cmd, stdin)
+        container: &str,
+        _stdin: bool,
+    ) -> Result<armorlet_nodeapi::Attached, BackendError> {
+        // Attach needs a container monitor: `attach_e2e.rs` tests it on real containers.
+        Err(BackendError::BadRequest(format!(
+            "container {container} has no monitor on this test node"
+        )))
+    }
+
+    fn port_forward(
+        &self,
+        _ns: &str,
+        _pod: &str,
+    ) -> Result<armorlet_nodeapi::PortForwardTarget, BackendError> {
+        // Port-forward needs a pod network namespace: `attach_e2e.rs` tests it.
+        Err(BackendError::NotFound("pod does not exist".into()))
     }
 }
 

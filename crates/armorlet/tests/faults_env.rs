@@ -1058,19 +1058,7 @@ impl Drop for Split {
             .into_iter()
             .flatten()
         {
-            let mut child = child;
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(60) {
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(child);
         }
         // Whatever a failed test left running.
         for x in containers(&self.node_dir()) {

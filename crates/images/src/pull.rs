@@ -49,6 +49,39 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// PEM files of CAs trusted for registries besides the system roots.
     pub ca_files: Vec<PathBuf>,
+    /// Registries (as normalized references name them: `docker.io`) whose mirror is the local
+    /// store: a pull resolves against the images loaded with `armorlet image load` and never
+    /// leaves the machine, as a containerd node configured with a mirror for the registry
+    /// (`hosts.toml`, the air-gapped cluster's set-up) that holds exactly those images.
+    pub local_mirrors: Vec<String>,
+}
+
+/// The registry of a normalized reference (`docker.io/library/busybox:1.28` → `docker.io`).
+fn registry_of(normalized: &str) -> &str {
+    normalized.split('/').next().unwrap_or("")
+}
+
+/// A pull from a registry mirrored by the local store: the stored image, or the registry's
+/// not-found error (what a mirror without the image answers).
+fn pull_from_local_mirror(store: &ImageStore, normalized: &str) -> Result<Pulled, ImageError> {
+    match store.resolve(normalized)? {
+        Some(record) => Ok(Pulled {
+            digest: record
+                .repo_digests
+                .first()
+                .and_then(|d| d.split_once('@'))
+                .map_or_else(|| record.id.clone(), |(_, d)| d.to_string()),
+            reference: normalized.to_string(),
+            record,
+        }),
+        None => Err(ImageError::Pull {
+            reference: normalized.to_string(),
+            reason: format!(
+                "failed to resolve reference \"{normalized}\": {normalized}: not found"
+            ),
+            not_found: true,
+        }),
+    }
 }
 
 /// A registry credential, as a `kubernetes.io/dockerconfigjson` secret holds one.
@@ -96,6 +129,13 @@ pub async fn pull(
     credentials: &[Credential],
 ) -> Result<Pulled, ImageError> {
     let normalized = normalize_reference(reference)?;
+    if options
+        .local_mirrors
+        .iter()
+        .any(|m| m == registry_of(&normalized))
+    {
+        return pull_from_local_mirror(store, &normalized);
+    }
     let auths: Vec<RegistryAuth> = if credentials.is_empty() {
         vec![RegistryAuth::Anonymous]
     } else {

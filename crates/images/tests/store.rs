@@ -468,3 +468,41 @@ fn concurrent_image_root_is_shared() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// A registry mirrored by the store answers pulls from it and never from the network: the
+/// loaded image for a name it holds, the registry's not-found error for one it does not.
+#[test]
+fn pulls_from_a_locally_mirrored_registry_resolve_in_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp);
+    s.load_archive(&built_images().join("busybox.tar")).unwrap();
+    let options = armorlet_images::RegistryOptions {
+        local_mirrors: vec!["docker.io".into()],
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pulled = rt
+        .block_on(armorlet_images::pull(&s, "busybox", &options, &[]))
+        .unwrap();
+    assert_eq!(pulled.reference, "docker.io/library/busybox:latest");
+    assert_eq!(
+        pulled.record.id,
+        s.resolve("busybox:1.28").unwrap().unwrap().id
+    );
+    assert!(pulled.digest.starts_with("sha256:"), "{}", pulled.digest);
+    let err = rt
+        .block_on(armorlet_images::pull(&s, "nope:1", &options, &[]))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        armorlet_images::ImageError::Pull {
+            reference: "docker.io/library/nope:1".into(),
+            reason: "failed to resolve reference \"docker.io/library/nope:1\": docker.io/library/nope:1: not found".into(),
+            not_found: true,
+        }
+        .to_string()
+    );
+}

@@ -197,6 +197,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Built, SpecError> {
         additional_gids,
         tty: c.tty.unwrap_or(false),
         stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
         capabilities,
         no_new_privileges: !privileged
             && sc.and_then(|s| s.allow_privilege_escalation) == Some(false),

@@ -11,7 +11,9 @@
 //!   `/attach/{ns}/{pod}/{container}?stdin&stdout&stderr&tty`: WebSocket `v5.channel.k8s.io`
 //!   ([`stream`]; the kubelet's `pkg/kubelet/cri/streaming`). SPDY is not served: kubectl 1.32
 //!   tries the WebSocket first and only falls back to SPDY when the upgrade is refused.
-//!   Port-forward is not implemented.
+//! - `GET|POST /portForward/{ns}/{pod}`: SPDY/3.1 `portforward.k8s.io`, tunnelled through a
+//!   WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl 1.32's first try) or plain
+//!   ([`portforward`], [`spdy`]).
 //!
 //! Every client must present a certificate signed by the cluster CA ([`tls`]); the serving
 //! certificate is self-signed and generated into `cert_dir` on first start, as the kubelet does
@@ -19,6 +21,8 @@
 
 pub mod crilog;
 pub mod logs;
+pub mod portforward;
+pub mod spdy;
 mod status;
 pub mod stream;
 pub mod tls;
@@ -40,7 +44,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use armorlet_runtime::{ExecProcess, ExecSpec};
+pub use armorlet_runtime::{Attached, ExecProcess, ExecSpec};
 
 /// The response body type of every route.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -64,15 +68,33 @@ pub trait NodeBackend: Send + Sync + 'static {
         container: &str,
         spec: ExecSpec,
     ) -> Result<ExecProcess, BackendError>;
-    /// Attaches to the container's main process (its terminal with `tty`).
+    /// Attaches to the container's main process (its stdin with `stdin`, when it has one).
     fn attach(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
-        tty: bool,
         stdin: bool,
-    ) -> Result<ExecProcess, BackendError>;
+    ) -> Result<Attached, BackendError>;
+    /// The pod's network namespace, for port-forward.
+    fn port_forward(&self, namespace: &str, pod: &str) -> Result<PortForwardTarget, BackendError>;
+}
+
+/// Connects to ports inside a pod's network namespace.
+pub struct PortForwardTarget {
+    /// The sandbox id named in errors (the kubelet names the CRI sandbox).
+    pub sandbox_id: String,
+    /// Connects to `localhost:PORT` in the pod's network namespace; the runtime's error text.
+    #[allow(clippy::type_complexity)]
+    pub dial: Box<dyn Fn(u16) -> Result<std::net::TcpStream, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for PortForwardTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortForwardTarget")
+            .field("sandbox_id", &self.sandbox_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A container's CRI log file and whether the container still writes to it.
@@ -228,6 +250,26 @@ async fn route(
     let method = req.method().clone();
     if path == "/healthz" && method == Method::GET {
         return text(StatusCode::OK, "ok");
+    }
+    if let Some(rest) = path.strip_prefix("/portForward/") {
+        let mut parts = rest.split('/');
+        return match (parts.next(), parts.next(), parts.next(), &method) {
+            (Some(ns), Some(pod), None, &Method::GET | &Method::POST)
+                if !ns.is_empty() && !pod.is_empty() =>
+            {
+                portforward::handle(backend, ns.to_string(), pod.to_string(), req).await
+            }
+            (Some(_), Some(_), None, _) => status::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ),
+            _ => status::error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+        };
     }
     let target = path
         .strip_prefix("/containerLogs/")

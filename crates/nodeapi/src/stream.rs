@@ -6,7 +6,7 @@
 //! Failures before the upgrade are `Status` responses. SPDY is not served.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::{query_bool, query_pairs, status, Body, ExecProcess, ExecSpec, NodeBackend};
+use crate::{query_bool, query_pairs, status, Attached, Body, ExecProcess, ExecSpec, NodeBackend};
 
 /// The only subprotocol kubectl 1.32 offers over WebSocket.
 pub const PROTOCOL_V5: &str = "v5.channel.k8s.io";
@@ -145,18 +145,22 @@ pub(crate) async fn handle(
     };
     let o = opts.clone();
     let started = tokio::task::spawn_blocking(move || match kind {
-        Kind::Exec => backend.exec(
-            &ns,
-            &pod,
-            &container,
-            ExecSpec {
-                args: o.command.clone(),
-                tty: o.tty,
-                stdin: o.stdin,
-                env: Vec::new(),
-            },
-        ),
-        Kind::Attach => backend.attach(&ns, &pod, &container, o.tty, o.stdin),
+        Kind::Exec => backend
+            .exec(
+                &ns,
+                &pod,
+                &container,
+                ExecSpec {
+                    args: o.command.clone(),
+                    tty: o.tty,
+                    stdin: o.stdin,
+                    env: Vec::new(),
+                },
+            )
+            .map(Proc::Exec),
+        Kind::Attach => backend
+            .attach(&ns, &pod, &container, o.stdin)
+            .map(Proc::Attach),
     })
     .await;
     let process = match started {
@@ -258,15 +262,106 @@ pub fn exit_status_json(kind: Kind, command: &[String], code: i32) -> String {
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
+/// What a session streams: a new process, or the container's main process.
+enum Proc {
+    Exec(ExecProcess),
+    Attach(Attached),
+}
+
+/// The parts of a [`Proc`] the session uses.
+struct Streams {
+    stdin: Option<std::fs::File>,
+    stdout: Option<std::fs::File>,
+    stderr: Option<std::fs::File>,
+    resize: Option<Box<dyn Fn(u16, u16) + Send>>,
+    /// Blocks until the process ends; its exit code.
+    wait: Box<dyn FnOnce() -> i32 + Send>,
+    /// Attach without `stdinOnce`: the client closing stdin ends the session (containerd's
+    /// `ContainerIO.Attach` removes the session's outputs then).
+    end_on_stdin_close: bool,
+    /// Run when the session ends (detaches an attach session from the monitor).
+    on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Streams {
+    fn new(p: Proc) -> Streams {
+        match p {
+            Proc::Exec(ExecProcess {
+                stdin,
+                stdout,
+                stderr,
+                pty,
+                mut child,
+            }) => Streams {
+                stdin,
+                stdout,
+                stderr,
+                resize: pty.map(|pty| {
+                    Box::new(move |w, h| {
+                        if let Err(e) = armorlet_runtime::resize_pty(pty.as_fd(), w, h) {
+                            tracing::debug!(error = %e, "terminal resize failed");
+                        }
+                    }) as Box<dyn Fn(u16, u16) + Send>
+                }),
+                wait: Box::new(move || match child.wait() {
+                    Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+                    Err(_) => 1,
+                }),
+                end_on_stdin_close: false,
+                on_end: None,
+            },
+            Proc::Attach(mut a) => {
+                let handle = a.handle();
+                let done = a.take_done();
+                let stdin_once = a.stdin_once;
+                let resize = a.tty.then(|| a.handle()).flatten().map(|h| {
+                    Box::new(move |w, h2| h.resize(w, h2)) as Box<dyn Fn(u16, u16) + Send>
+                });
+                Streams {
+                    end_on_stdin_close: a.stdin.is_some() && !stdin_once,
+                    stdin: a.stdin.take(),
+                    stdout: Some(a.stdout),
+                    stderr: a.stderr,
+                    resize,
+                    // The kubelet's attach ends with Success when the container's output does
+                    // (containerd's attach returns no exit code).
+                    wait: Box::new(move || {
+                        if let Some(d) = done {
+                            let _ = d.join();
+                        }
+                        0
+                    }),
+                    on_end: handle
+                        .map(|h| Box::new(move || h.detach()) as Box<dyn FnOnce() + Send>),
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`Streams::on_end`] when the session ends, however it ends.
+struct EndGuard(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
 /// Runs the stream session until the process ends or the client goes away.
-async fn session(mut ws: Ws, process: ExecProcess, kind: Kind, opts: Options) {
-    let ExecProcess {
+async fn session(mut ws: Ws, process: Proc, kind: Kind, opts: Options) {
+    let Streams {
         stdin,
         stdout,
         stderr,
-        pty,
-        mut child,
-    } = process;
+        resize,
+        wait,
+        end_on_stdin_close,
+        on_end,
+    } = Streams::new(process);
+    let _guard = EndGuard(on_end);
     let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
     if let Some(f) = stdout {
         spawn_reader(f, channel::STDOUT, opts.stdout, out_tx.clone());
@@ -278,11 +373,7 @@ async fn session(mut ws: Ws, process: ExecProcess, kind: Kind, opts: Options) {
     let mut stdin_tx = stdin.map(spawn_stdin);
     let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let code = match child.wait() {
-            Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
-            Err(_) => 1,
-        };
-        let _ = exit_tx.send(code);
+        let _ = exit_tx.send(wait());
     });
     let mut readers_done = false;
     let mut exit: Option<i32> = None;
@@ -294,7 +385,14 @@ async fn session(mut ws: Ws, process: ExecProcess, kind: Kind, opts: Options) {
         }
         tokio::select! {
             msg = ws.next() => match msg {
-                Some(Ok(Message::Binary(b))) => incoming(&b, &mut stdin_tx, pty.as_ref()),
+                Some(Ok(Message::Binary(b))) => {
+                    let had_stdin = stdin_tx.is_some();
+                    incoming(&b, &mut stdin_tx, resize.as_deref());
+                    if end_on_stdin_close && had_stdin && stdin_tx.is_none() {
+                        exit = Some(0);
+                        break;
+                    }
+                }
                 Some(Ok(Message::Ping(_))) => { let _ = ws.flush().await; }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
@@ -312,7 +410,7 @@ async fn session(mut ws: Ws, process: ExecProcess, kind: Kind, opts: Options) {
             },
             code = &mut exit_rx, if exit.is_none() => {
                 exit = Some(code.unwrap_or(1));
-                if opts.tty {
+                if opts.tty && kind == Kind::Exec {
                     drain.as_mut().reset(tokio::time::Instant::now() + TTY_DRAIN);
                 }
             },
@@ -326,7 +424,7 @@ async fn session(mut ws: Ws, process: ExecProcess, kind: Kind, opts: Options) {
 fn incoming(
     frame: &[u8],
     stdin: &mut Option<std::sync::mpsc::Sender<Vec<u8>>>,
-    pty: Option<&OwnedFd>,
+    resize: Option<&(dyn Fn(u16, u16) + Send)>,
 ) {
     let Some((&ch, payload)) = frame.split_first() else {
         return;
@@ -338,7 +436,8 @@ fn incoming(
             }
         }
         channel::RESIZE => {
-            let (Some(pty), Ok(size)) = (pty, serde_json::from_slice::<serde_json::Value>(payload))
+            let (Some(resize), Ok(size)) =
+                (resize, serde_json::from_slice::<serde_json::Value>(payload))
             else {
                 return;
             };
@@ -348,9 +447,7 @@ fn incoming(
                     .map(|v| v.min(u16::MAX as u64) as u16)
             };
             if let (Some(w), Some(h)) = (dim("Width"), dim("Height")) {
-                if let Err(e) = armorlet_runtime::resize_pty(pty.as_fd(), w, h) {
-                    tracing::debug!(error = %e, "terminal resize failed");
-                }
+                resize(w, h);
             }
         }
         channel::CLOSE if payload.first() == Some(&channel::STDIN) => *stdin = None,

@@ -12,6 +12,7 @@
 //! (the [`ContainerSpec`]), `bundle/config.json`, `rootfs/` (overlay mount),
 //! `upper/`, `work/`, `monitor.pid`, `status.json` (written by the monitor).
 
+mod attach;
 mod bundle;
 pub mod crilog;
 mod error;
@@ -27,6 +28,7 @@ mod status;
 mod types;
 mod util;
 
+pub use attach::AttachHandle;
 pub use bundle::CONFINE_LISTENER;
 pub use error::RuntimeError;
 pub use exec::resize_pty;

@@ -25,6 +25,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The console socket of TTY containers, relative to the container directory.
@@ -273,6 +274,10 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
         .arg(dir.join("bundle"))
         .arg("--pid-file")
         .arg(dir.join("init.pid"));
+    // Attach clients get the output live from here on (`attach.rs`).
+    let hub = Arc::new(crate::attach::Hub::default());
+    let pty_slot: Arc<Mutex<Option<OwnedFd>>> = Arc::default();
+    crate::attach::serve(hub.clone(), pty_slot.clone())?;
     cmd.stdin(stdin_for(&dir, &spec)?);
     let io = if spec.process.tty {
         // Both runtimes chdir into the bundle before connecting, and socket
@@ -302,8 +307,8 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
     drop(cmd);
     let copiers = match io {
         Io::Pipes(out, err) => vec![
-            copier(&log, out, Stream::Stdout),
-            copier(&log, err, Stream::Stderr),
+            copier(&log, tee(out, &hub, false), Stream::Stdout),
+            copier(&log, tee(err, &hub, true), Stream::Stderr),
         ],
         Io::Tty(listener) => match receive_console(&listener, &mut child, deadline) {
             Some(master) => {
@@ -311,7 +316,10 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
                 if spec.process.stdin {
                     feed_stdin(&dir, &master)?;
                 }
-                vec![copier(&log, master, Stream::Stdout)]
+                if let Ok(fd) = master.try_clone() {
+                    *pty_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd.into());
+                }
+                vec![copier(&log, tee(master, &hub, false), Stream::Stdout)]
             }
             None => Vec::new(),
         },
@@ -345,6 +353,7 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
             std::thread::sleep(Duration::from_millis(10));
         }
         drop(copiers);
+        hub.close_all();
         if spec.record_seccomp.is_some() {
             let _ = std::fs::remove_file(crate::record::socket_path(&spec.id));
         }
@@ -372,6 +381,8 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
         }
     });
     copiers.into_iter().for_each(|c| drop(c.join()));
+    // The output ended: attached clients see the end of their streams.
+    hub.close_all();
     let finished_at = status::now_ns();
     record_exit(&dir, |st| {
         st.finished_at = Some(finished_at);
@@ -418,7 +429,9 @@ fn record_exit(dir: &Path, write: impl Fn(&mut status::StatusFile)) {
     }
 }
 
-/// /dev/null, or the container's stdin FIFO (opened read-write so opening never blocks).
+/// /dev/null; with a terminal the container's stdin FIFO (opened read-write so opening never
+/// blocks; `feed_stdin` copies it to the terminal); without one a pipe fed from the FIFO
+/// (`attach::stdin_pipe`, which closes it for `stdinOnce`).
 fn stdin_for(dir: &Path, spec: &ContainerSpec) -> Result<Stdio, RuntimeError> {
     if !spec.process.stdin {
         return Ok(Stdio::null());
@@ -431,6 +444,12 @@ fn stdin_for(dir: &Path, spec: &ContainerSpec) -> Result<Stdio, RuntimeError> {
             rustix::fs::Mode::from_raw_mode(0o600),
         )
         .map_err(|e| RuntimeError::io(&fifo, e.into()))?;
+    }
+    if !spec.process.tty {
+        return Ok(Stdio::from(crate::attach::stdin_pipe(
+            &fifo,
+            spec.process.stdin_once,
+        )?));
     }
     let f = File::options()
         .read(true)
@@ -461,7 +480,20 @@ pub(crate) fn pipe() -> Result<(File, File), RuntimeError> {
     Ok((File::from(r), File::from(w)))
 }
 
-fn copier(log: &crilog::Writer, from: File, stream: Stream) -> std::thread::JoinHandle<()> {
+/// `from`, copied to the attached clients as it is read.
+fn tee(from: File, hub: &Arc<crate::attach::Hub>, stderr: bool) -> crate::attach::Tee<File> {
+    crate::attach::Tee {
+        inner: from,
+        hub: hub.clone(),
+        stderr,
+    }
+}
+
+fn copier(
+    log: &crilog::Writer,
+    from: impl Read + Send + 'static,
+    stream: Stream,
+) -> std::thread::JoinHandle<()> {
     let log = log.clone();
     std::thread::spawn(move || {
         if let Err(e) = log.copy_from(from, stream) {

@@ -117,6 +117,12 @@ impl Runtime {
         crate::exec::exec(self, id, spec)
     }
 
+    /// Attaches to container `id`'s main process: its output live from the monitor, and its
+    /// stdin with `stdin` (when the container has one).
+    pub fn attach(&self, id: &str, stdin: bool) -> Result<Attached, RuntimeError> {
+        crate::attach::attach(&self.container_dir(id)?, stdin)
+    }
+
     /// The directory of container `id` (after checking the id).
     pub(crate) fn container_dir(&self, id: &str) -> Result<PathBuf, RuntimeError> {
         crate::util::check_id(id)?;

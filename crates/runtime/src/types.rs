@@ -131,6 +131,10 @@ pub struct ProcessSpec {
     pub tty: bool,
     /// Keep stdin open (a FIFO in the container directory).
     pub stdin: bool,
+    /// Close the container's stdin after the first attach session that wrote to it
+    /// disconnects (`stdinOnce`; without a terminal, as containerd does).
+    #[serde(default)]
+    pub stdin_once: bool,
     /// Capability names ("CAP_CHOWN"): bounding = effective = permitted.
     pub capabilities: Vec<String>,
     /// Set `noNewPrivileges`.
@@ -261,4 +265,25 @@ pub struct ExecProcess {
     pub pty: Option<std::os::fd::OwnedFd>,
     /// The runtime's `exec` process: `wait()` gives the exec'd command's exit code.
     pub child: std::process::Child,
+}
+
+/// An attach session to a container's main process (see [`crate::Runtime::attach`]).
+#[derive(Debug)]
+pub struct Attached {
+    /// Writes to the container's stdin; `None` when not asked for, when the container has no
+    /// stdin, or when its `stdinOnce` stdin was already closed.
+    pub stdin: Option<std::fs::File>,
+    /// The container's standard output (everything, with a terminal), live from its monitor.
+    pub stdout: std::fs::File,
+    /// The container's standard error (`None` with a terminal).
+    pub stderr: Option<std::fs::File>,
+    /// Whether the container has a terminal.
+    pub tty: bool,
+    /// Whether the container's stdin is closed when this session's stdin closes (`stdinOnce`
+    /// without a terminal); otherwise closing stdin ends the session.
+    pub stdin_once: bool,
+    /// The connection to the monitor.
+    pub(crate) conn: std::os::unix::net::UnixStream,
+    /// The thread splitting the monitor's frames; it ends when the container's output does.
+    pub(crate) demux: Option<std::thread::JoinHandle<()>>,
 }

@@ -76,6 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &armorlet_images::RegistryOptions {
                 insecure: insecure_registry,
                 ca_files: registry_ca,
+                // An explicit pull goes to the registry.
+                local_mirrors: Vec::new(),
             },
             creds.as_deref(),
         ),

@@ -75,6 +75,14 @@ pub struct AgentFlags {
     /// A PEM file of a CA the node trusts for registries, besides the system roots; repeatable.
     #[arg(long, value_name = "FILE")]
     pub registry_ca: Vec<PathBuf>,
+    /// A registry (as normalized image references name it, `docker.io`) whose mirror is the
+    /// node's image store: the kubelet's pulls of its images (`imagePullPolicy: Always`, the
+    /// default for `busybox` or `:latest`) resolve against the images loaded with `armorlet
+    /// image load` and fail as not found for others, like a containerd node whose
+    /// `hosts.toml` mirrors the registry in an air-gapped cluster. Repeatable; default
+    /// `docker.io`, so the tutorials' `image: busybox` runs offline; `none` turns it off.
+    #[arg(long, value_name = "REGISTRY", default_value = "docker.io")]
+    pub local_registry_mirror: Vec<String>,
 }
 
 /// Flags of `armorlet node`.
@@ -275,6 +283,12 @@ impl AgentFlags {
             registries: armorlet_images::RegistryOptions {
                 insecure: self.insecure_registry.clone(),
                 ca_files: self.registry_ca.clone(),
+                local_mirrors: self
+                    .local_registry_mirror
+                    .iter()
+                    .filter(|r| r.as_str() != "none")
+                    .cloned()
+                    .collect(),
             },
         })
     }

@@ -312,19 +312,8 @@ impl Cluster {
     /// Stops `armorlet up` as a service manager would (SIGTERM, then SIGKILL after 60 s), so
     /// it removes its network.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.up.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(60) {
-                if c.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.up.take() {
+            terminate(c);
         }
     }
 
@@ -380,7 +369,15 @@ impl Cluster {
             if start.elapsed() > PATIENCE {
                 let log =
                     std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
-                panic!("timed out waiting for {what}; armorlet up log:\n{log}");
+                // What the cluster shows, so a timeout explains itself.
+                let pods = self.kubectl(&["describe", "pods", "-A"]);
+                let events = self.kubectl(&["get", "events", "-A"]);
+                panic!(
+                    "timed out waiting for {what}; armorlet up log:\n{log}\n\
+                     kubectl describe pods -A:\n{}\nkubectl get events -A:\n{}",
+                    String::from_utf8_lossy(&pods.stdout),
+                    String::from_utf8_lossy(&events.stdout)
+                );
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -628,4 +625,21 @@ pub fn monitors(c: &Cluster) -> Vec<u32> {
         })
         .map(|p| p.pid)
         .collect()
+}
+
+/// Stops `child` as a service manager would: SIGTERM, then SIGKILL if it has not exited
+/// within 60 s.
+pub fn terminate(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
