@@ -838,6 +838,9 @@ impl Store {
         let mut remaining = 0u64;
         for row in rows {
             let (ns, name, data) = row?;
+            if !opts.labels.is_empty() && opts.labels.matches_json(&data) == Some(false) {
+                continue;
+            }
             let obj: Value = serde_json::from_str(&data)?;
             if !opts.labels.matches_object(&obj) || !opts.fields.matches_object(&obj) {
                 continue;

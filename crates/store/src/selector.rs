@@ -174,7 +174,20 @@ impl LabelSelector {
     /// Evaluates the selector against `metadata.labels` of an object.
     pub fn matches_object(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
-        let get = |k: &str| labels.and_then(|m| m.get(k)).and_then(Value::as_str);
+        self.matches(|k| labels.and_then(|m| m.get(k)).and_then(Value::as_str))
+    }
+
+    /// Evaluates the selector against the `metadata.labels` of a stored object's JSON text
+    /// without building the whole object: a list reads only the labels of the objects its
+    /// selector rejects, which matters once objects carry `managedFields`. `None` when the
+    /// text does not parse (the caller's full parse reports that).
+    pub fn matches_json(&self, json: &str) -> Option<bool> {
+        let probe: LabelsProbe<'_> = serde_json::from_str(json).ok()?;
+        let labels = probe.metadata.labels;
+        Some(self.matches(|k| labels.get(k).map(|v| v.as_ref())))
+    }
+
+    fn matches<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.requirements.iter().all(|r| match r {
             LabelRequirement::Equals(k, v) => get(k) == Some(v.as_str()),
             LabelRequirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -184,6 +197,19 @@ impl LabelSelector {
             LabelRequirement::DoesNotExist(k) => get(k).is_none(),
         })
     }
+}
+
+/// The labels of an object; every other field is skipped without being built.
+#[derive(serde::Deserialize)]
+struct LabelsProbe<'a> {
+    #[serde(borrow, default)]
+    metadata: MetaProbe<'a>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct MetaProbe<'a> {
+    #[serde(borrow, default)]
+    labels: std::collections::HashMap<std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>>,
 }
 
 /// One field requirement: `field=value` or `field!=value`.
@@ -294,6 +320,42 @@ mod tests {
     fn obj(labels: Value) -> Value {
         json!({"metadata": {"name": "web", "namespace": "default", "labels": labels},
                "spec": {"nodeName": "node1"}, "status": {"phase": "Running"}})
+    }
+
+    #[test]
+    fn matches_json_agrees_with_matches_object() {
+        let objects = [
+            obj(json!({"app": "web", "tier": "front"})),
+            obj(json!({"app": "db"})),
+            obj(json!({"app": "we\\\"b"})),
+            json!({"metadata": {"name": "nolabels"}}),
+            json!({"kind": "X"}),
+        ];
+        for sel in [
+            "app=web",
+            "app!=web",
+            "tier",
+            "!tier",
+            "app in (web,db)",
+            "app notin (db)",
+            "app=we\\\"b",
+        ] {
+            let Ok(sel) = LabelSelector::parse(sel) else {
+                continue;
+            };
+            for o in &objects {
+                let text = serde_json::to_string(o).unwrap();
+                assert_eq!(
+                    sel.matches_json(&text),
+                    Some(sel.matches_object(o)),
+                    "{sel:?} {o}"
+                );
+            }
+        }
+        assert_eq!(
+            LabelSelector::parse("app=web").unwrap().matches_json("{"),
+            None
+        );
     }
 
     #[test]
