@@ -300,6 +300,39 @@ fn restart_adopts_running_containers() {
 #[test]
 fn probes_and_logs() {
     let c = Cluster::new("crun");
+    // The kubelet lists the node's images in its status (nodestatus/setters.go `Images`):
+    // the harness loaded busybox and the http-echo stand-in, the larger first.
+    let node = hostname();
+    let images = c.kubectl_ok(&[
+        "get",
+        "node",
+        &node,
+        "-o=jsonpath={range .status.images[*]}{.names}{\"\\n\"}{end}",
+    ]);
+    let lines: Vec<&str> = images.lines().collect();
+    assert_eq!(lines.len(), 2, "{images}");
+    assert!(
+        images.contains("\"docker.io/library/busybox:1.28\""),
+        "{images}"
+    );
+    assert!(
+        images.contains("\"docker.io/hashicorp/http-echo:0.2.3\""),
+        "{images}"
+    );
+    let sizes = c.kubectl_ok(&[
+        "get",
+        "node",
+        &node,
+        "-o=jsonpath={.status.images[*].sizeBytes}",
+    ]);
+    let sizes: Vec<u64> = sizes
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(
+        sizes.len() == 2 && sizes[0] >= sizes[1] && sizes[1] > 0,
+        "{sizes:?}"
+    );
     c.apply(&format!(
         r#"apiVersion: v1
 kind: Pod

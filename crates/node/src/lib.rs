@@ -203,6 +203,7 @@ pub async fn run(mut cfg: NodeConfig, shutdown: impl Future<Output = ()>) -> Res
         apparmor.clone(),
         network.pod_cidr().to_owned(),
         health.clone(),
+        images.clone(),
     );
     reporter.register().await?;
     let heartbeat = tokio::spawn(reporter.clone().heartbeat_loop());

@@ -36,6 +36,8 @@ pub struct NodeReporter {
     published: Arc<std::sync::Mutex<Option<Published>>>,
     /// The API server's availability, shared with the rest of the agent.
     health: ApiHealth,
+    /// The node's image store, listed in `status.images`.
+    images: Arc<armorlet_images::ImageStore>,
 }
 
 /// What was last published: the profile labels and the profiles annotation.
@@ -61,6 +63,7 @@ impl NodeReporter {
         apparmor: Arc<AppArmorNode>,
         pod_cidr: String,
         health: ApiHealth,
+        images: Arc<armorlet_images::ImageStore>,
     ) -> Self {
         NodeReporter {
             client,
@@ -71,6 +74,7 @@ impl NodeReporter {
             pod_cidr,
             published: Arc::default(),
             health,
+            images,
         }
     }
 
@@ -241,7 +245,7 @@ impl NodeReporter {
     fn status(&self, ready: bool) -> Value {
         let now = crate::time::now();
         let (capacity, allocatable) = capacity(&self.cfg);
-        json!({
+        let mut status = json!({
             "capacity": capacity,
             "allocatable": allocatable,
             "conditions": self.conditions(&now, ready),
@@ -251,7 +255,14 @@ impl NodeReporter {
             ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.cfg.api_listen.port()}},
             "nodeInfo": self.node_info(),
-        })
+        });
+        // On a failed listing the kubelet reports no images and logs the error
+        // (nodestatus/setters.go `Images`); leaving the field out keeps the last list.
+        match self.images.list() {
+            Ok(list) => status["images"] = status_images(list),
+            Err(e) => tracing::warn!(error = %e, "error getting image list"),
+        }
+        status
     }
 
     /// The four conditions (pkg/kubelet/nodestatus/setters.go `MemoryPressureCondition`,
@@ -478,5 +489,91 @@ mod label_tests {
                 ),
             ])
         );
+    }
+}
+
+/// The kubelet's `--node-status-max-images` default.
+const NODE_STATUS_MAX_IMAGES: usize = 50;
+/// pkg/kubelet/nodestatus/setters.go `MaxNamesPerImageInNodeStatus`.
+const MAX_NAMES_PER_IMAGE: usize = 5;
+
+/// `status.images` as the kubelet's `Images` setter builds it (pkg/kubelet/nodestatus/setters.go):
+/// the largest images first (the image manager's list is sorted by size,
+/// pkg/kubelet/images/image_gc_manager.go), at most 50, each named by its repo digests
+/// then its tags, at most 5 names.
+fn status_images(mut images: Vec<armorlet_images::ImageRecord>) -> Value {
+    images.sort_by(|a, b| b.size.cmp(&a.size));
+    images
+        .into_iter()
+        .take(NODE_STATUS_MAX_IMAGES)
+        .map(|image| {
+            let names: Vec<String> = image
+                .repo_digests
+                .into_iter()
+                .chain(image.names)
+                .take(MAX_NAMES_PER_IMAGE)
+                .collect();
+            json!({"names": names, "sizeBytes": image.size})
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use armorlet_images::ImageRecord;
+
+    fn image(id: &str, size: u64, names: &[&str], digests: &[&str]) -> ImageRecord {
+        ImageRecord {
+            id: id.into(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            repo_digests: digests.iter().map(|s| s.to_string()).collect(),
+            size,
+            config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn status_images_are_largest_first_digests_then_tags_at_most_five_names() {
+        let tags: Vec<String> = (0..6).map(|i| format!("docker.io/x/many:{i}")).collect();
+        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let list = status_images(vec![
+            image(
+                "sha256:a",
+                10,
+                &["docker.io/library/busybox:latest"],
+                &["docker.io/library/busybox@sha256:aa"],
+            ),
+            image(
+                "sha256:b",
+                30,
+                &["docker.io/hashicorp/http-echo:0.2.3"],
+                &[],
+            ),
+            image("sha256:c", 20, &tag_refs, &["docker.io/x/many@sha256:cc"]),
+        ]);
+        assert_eq!(
+            list,
+            json!([
+                {"names": ["docker.io/hashicorp/http-echo:0.2.3"], "sizeBytes": 30},
+                {"names": ["docker.io/x/many@sha256:cc", "docker.io/x/many:0",
+                           "docker.io/x/many:1", "docker.io/x/many:2", "docker.io/x/many:3"],
+                 "sizeBytes": 20},
+                {"names": ["docker.io/library/busybox@sha256:aa",
+                           "docker.io/library/busybox:latest"], "sizeBytes": 10},
+            ])
+        );
+    }
+
+    #[test]
+    fn status_images_lists_at_most_fifty() {
+        let many = (0..60)
+            .map(|i| image(&format!("sha256:{i}"), i, &[], &[]))
+            .collect();
+        let list = status_images(many);
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 50);
+        assert_eq!(list[0]["sizeBytes"], 59);
+        assert_eq!(list[49]["sizeBytes"], 10);
     }
 }
