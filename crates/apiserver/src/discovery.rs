@@ -1,5 +1,5 @@
-//! `/version`, discovery (aggregated and legacy) and the minimal OpenAPI v3 documents kubectl
-//! needs for `apply`/`create` (see shared/docs/kubectl-wire.md §3 and §4).
+//! `/version` and discovery (aggregated and legacy; see shared/docs/kubectl-wire.md §3). The
+//! OpenAPI documents are [`crate::openapi`]'s.
 
 use serde_json::{json, Value};
 
@@ -193,90 +193,6 @@ pub fn resource_list(group: &str, version: &str, rel: &Registry) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// FNV-1a, to give each OpenAPI document a content hash for its `?hash=` URL.
-fn fnv(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016X}")
-}
-
-/// The OpenAPI v3 document of one group/version: one PATCH operation per kind, tagged with its
-/// GVK and the `fieldValidation` parameter, which makes kubectl leave validation to the server.
-/// Custom resources also get their definition's schema under the name kube-apiserver gives it
-/// (reversed group, version, kind), which `kubectl explain` reads; built-in kinds have none yet.
-pub fn openapi_v3_gv(group: &str, version: &str, rel: &Registry) -> Option<Value> {
-    if !rel.has_group_version(group, version) {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    for r in rel.in_group_version(group, version) {
-        if let Some(custom) = &r.custom {
-            let reversed: Vec<&str> = r.group.split('.').rev().collect();
-            let mut schema = custom.schema.clone();
-            schema["x-kubernetes-group-version-kind"] =
-                json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
-            schemas.insert(
-                format!("{}.{}.{}", reversed.join("."), r.version, r.kind),
-                schema,
-            );
-        }
-        let base = format!("/{}", gv_path(group, version));
-        let path = if r.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
-        } else {
-            format!("{base}/{}/{{name}}", r.plural)
-        };
-        paths.insert(path, json!({"patch": {
-            "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-            "parameters": [
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            ],
-            "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
-        }}));
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    }))
-}
-
-/// `/openapi/v3`: where each group/version document lives.
-pub fn openapi_v3_root(rel: &Registry) -> Value {
-    let mut gvs: Vec<(String, String)> = Vec::new();
-    for r in rel.served() {
-        let gv = (r.group.clone(), r.version.clone());
-        if !gvs.contains(&gv) {
-            gvs.push(gv);
-        }
-    }
-    let mut paths = serde_json::Map::new();
-    for (g, v) in gvs {
-        let doc = openapi_v3_gv(&g, &v, rel).unwrap_or_default();
-        let p = gv_path(&g, &v);
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", fnv(&doc.to_string()))}),
-        );
-    }
-    json!({"paths": paths})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,19 +220,6 @@ mod tests {
             aggregated(false, &v132())["items"][0]["metadata"]["name"],
             "apps"
         );
-    }
-
-    #[test]
-    fn openapi_root_points_at_documents_that_exist() {
-        let root = openapi_v3_root(&v132());
-        let url = root["paths"]["api/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap();
-        assert!(url.starts_with("/openapi/v3/api/v1?hash="));
-        let doc = openapi_v3_gv("", "v1", &v132()).unwrap();
-        let op = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
-        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        assert!(openapi_v3_gv("nope", "v1", &v132()).is_none());
     }
 
     #[test]

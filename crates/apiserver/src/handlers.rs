@@ -23,6 +23,7 @@ use crate::defaults;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::http::{self, Query};
+use crate::openapi;
 use crate::patch::{self, PatchType};
 use crate::registry::{self, ResourceDef};
 use crate::requestinfo::RequestInfo;
@@ -414,18 +415,9 @@ async fn route(state: &Arc<State>, call: Call, path: &str) -> Result<Response<Bo
             200,
             &discovery::resource_list(g, v, &state.registry),
         )),
-        ["openapi", "v3"] => get_only(http::json(
-            200,
-            &discovery::openapi_v3_root(&state.registry),
-        )),
-        ["openapi", "v3", "api", v] => match discovery::openapi_v3_gv("", v, &state.registry) {
-            Some(d) => get_only(http::json(200, &d)),
-            None => Err(ApiError::no_route()),
-        },
-        ["openapi", "v3", "apis", g, v] => match discovery::openapi_v3_gv(g, v, &state.registry) {
-            Some(d) => get_only(http::json(200, &d)),
-            None => Err(ApiError::no_route()),
-        },
+        ["openapi", "v3"] => get_only(http::json(200, &openapi::root(&state.registry))),
+        ["openapi", "v3", "api", v] => get_only(openapi_doc(state, &call, "", v).await?),
+        ["openapi", "v3", "apis", g, v] => get_only(openapi_doc(state, &call, g, v).await?),
         ["api", "v1", "namespaces", ns, "pods", name, "binding"] if call.method == Method::POST => {
             binding(state, call, ns, name).await
         }
@@ -433,6 +425,49 @@ async fn route(state: &Arc<State>, call: Call, path: &str) -> Result<Response<Bo
         ["apis", g, v, rest @ ..] => in_blocking(state, call, g, v, rest).await,
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// One group/version's OpenAPI v3 document, as kube-openapi's handler3 `HandleGroupVersion`
+/// serves it: with the current `hash` it is immutable (`Cache-Control: public, immutable`,
+/// `Expires` a year on), with another it is a 301 to the current URL.
+async fn openapi_doc(state: &Arc<State>, call: &Call, g: &str, v: &str) -> Result<Response<Body>> {
+    let (st, g2, v2) = (state.clone(), g.to_string(), v.to_string());
+    // A first request may decompress and filter the document: off the async workers.
+    let doc = tokio::task::spawn_blocking(move || openapi::document(&g2, &v2, &st.registry))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(ApiError::no_route)?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", doc.hash)).ok();
+    let mut r = match call.query.get("hash") {
+        Some(h) if !h.is_empty() && h != doc.hash => {
+            let url = format!("/openapi/v3/{}?hash={}", openapi::gv_path(g, v), doc.hash);
+            let mut r = http::response(301, "text/html; charset=utf-8", "");
+            if let Ok(l) = HeaderValue::from_str(&url) {
+                r.headers_mut().insert(hyper::header::LOCATION, l);
+            }
+            r
+        }
+        Some(h) if !h.is_empty() => {
+            let mut r = http::response(200, "application/json", doc.bytes.clone());
+            let expires = openapi::expires_in_a_year();
+            let h = r.headers_mut();
+            h.insert(
+                hyper::header::CACHE_CONTROL,
+                HeaderValue::from_static("public, immutable"),
+            );
+            if let Ok(e) = HeaderValue::from_str(&expires) {
+                h.insert(hyper::header::EXPIRES, e);
+            }
+            r
+        }
+        _ => http::response(200, "application/json", doc.bytes.clone()),
+    };
+    r.headers_mut()
+        .insert(hyper::header::VARY, HeaderValue::from_static("Accept"));
+    if let Some(e) = etag {
+        r.headers_mut().insert(hyper::header::ETAG, e);
+    }
+    Ok(r)
 }
 
 /// `POST pods/{name}/binding`: `{"kind":"Binding","target":{"name":NODE}}`; answers `201` with a

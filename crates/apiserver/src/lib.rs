@@ -36,6 +36,7 @@ pub mod http;
 pub mod inflight;
 pub mod nodelifecycle;
 pub mod nodeproxy;
+pub mod openapi;
 pub mod patch;
 pub mod podsecurity;
 pub mod profiles;
@@ -102,7 +103,22 @@ pub struct Config {
     pub max_requests_inflight: usize,
     /// `--max-mutating-requests-inflight`: mutating requests served at once (0: no limit).
     pub max_mutating_requests_inflight: usize,
+    /// `--event-ttl`: Events (core and `events.k8s.io`, one storage) are deleted this long
+    /// after their last write, in whole seconds as kube-apiserver gives etcd the lease
+    /// (pkg/registry/core/rest/storage_core.go `uint64(c.EventTTL.Seconds())`); under a second:
+    /// never, as a TTL of 0 attaches no lease (staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go `ttlOpts`).
+    pub event_ttl: Duration,
 }
+
+/// kube-apiserver's `--event-ttl` default.
+pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(3600);
+
+/// How often expired Events are looked for, and how many one pass deletes at most: etcd's lessor
+/// revokes expired leases every 500 ms, at most `leaseRevokeRate / 2` (500) at a time
+/// (go.etcd.io/etcd/server/v3/lease/lessor.go `runLoop`, `revokeExpiredLeases`).
+pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(500);
+/// See [`EXPIRY_INTERVAL`].
+pub const EXPIRY_BATCH: usize = 500;
 
 /// The largest request head (request line and headers) accepted: Go's net/http default
 /// `MaxHeaderBytes` (1 MiB, `http.DefaultMaxHeaderBytes`, which kube-apiserver keeps), plus
@@ -245,6 +261,7 @@ impl Config {
             pod_security_policy: false,
             max_requests_inflight: inflight::DEFAULT_MAX_REQUESTS_INFLIGHT,
             max_mutating_requests_inflight: inflight::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+            event_ttl: DEFAULT_EVENT_TTL,
         }
     }
 }
@@ -295,7 +312,18 @@ impl Server {
     /// Opens the store, prepares credentials, binds the socket, writes the kubeconfig and creates
     /// the system namespaces.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
-        let store = Store::open(&config.data_dir)?;
+        let event_ttl = Duration::from_secs(config.event_ttl.as_secs());
+        let store = Store::open_with(
+            &config.data_dir,
+            armorlet_store::Options {
+                ttl: if event_ttl.is_zero() {
+                    Vec::new()
+                } else {
+                    vec![(registry::core("events").gvr(), event_ttl)]
+                },
+                ..Default::default()
+            },
+        )?;
         let creds = Credentials::load_or_create(&config.data_dir, config.listen)?;
         let acceptor = TlsAcceptor::from(creds.server_config()?);
         let listener =
@@ -417,6 +445,26 @@ impl Server {
                         }
                     }
                     _ = sweeper_stop.changed() => break,
+                }
+            }
+        });
+        // Expired Events, as etcd's lessor revokes their leases (see `EXPIRY_INTERVAL`).
+        let expiry_state = state.clone();
+        let mut expiry_stop = state.shutdown.clone();
+        conns.spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let st = expiry_state.clone();
+                        match tokio::task::spawn_blocking(move || st.store.expire(EXPIRY_BATCH)).await {
+                            Ok(Ok(0)) => {}
+                            Ok(Ok(n)) => tracing::debug!(deleted = n, "expired events deleted"),
+                            Ok(Err(e)) => tracing::warn!(error = %e, "deleting expired events failed"),
+                            Err(e) => tracing::warn!(error = %e, "event expiry panicked"),
+                        }
+                    }
+                    _ = expiry_stop.changed() => break,
                 }
             }
         });

@@ -1339,3 +1339,217 @@ fn custom_resource_definitions_serve_validated_objects() {
     let out = c.ok(&["get", "crontabs.stable.example.com", "-o", "name"]);
     assert_eq!(out, "");
 }
+
+/// `kubectl explain` of built-in kinds: kubectl reads the server's OpenAPI v3 documents
+/// (the kinds' schemas from k8s-openapi, named as kube-apiserver names them) and prints their
+/// descriptions.
+#[test]
+fn explain_prints_the_upstream_documentation_of_built_in_kinds() {
+    let c = Cluster::new();
+    let pods = c.ok(&["explain", "pods"]);
+    for line in [
+        "KIND:       Pod",
+        "VERSION:    v1",
+        "DESCRIPTION:",
+        "    Pod is a collection of containers that can run on a host. This resource is",
+        "FIELDS:",
+        "  apiVersion\t<string>",
+        "  spec\t<PodSpec>",
+        "  status\t<PodStatus>",
+    ] {
+        assert!(
+            pods.lines().any(|l| l == line),
+            "no line {line:?} in:\n{pods}"
+        );
+    }
+    let sc = c.ok(&["explain", "pod.spec.securityContext"]);
+    assert!(
+        sc.contains("FIELD: securityContext <PodSecurityContext>"),
+        "{sc}"
+    );
+    assert!(
+        sc.contains("PodSecurityContext holds pod-level security attributes and common container"),
+        "{sc}"
+    );
+    for field in [
+        "  appArmorProfile\t<AppArmorProfile>",
+        "  seccompProfile\t<SeccompProfile>",
+        "  runAsNonRoot\t<boolean>",
+    ] {
+        assert!(sc.lines().any(|l| l == field), "no {field:?} in:\n{sc}");
+    }
+    let sp = c.ok(&[
+        "explain",
+        "pod.spec.containers.securityContext.seccompProfile",
+    ]);
+    assert!(
+        sp.contains("FIELD: seccompProfile <SeccompProfile>"),
+        "{sp}"
+    );
+    assert!(
+        sp.lines().any(|l| l == "  type\t<string> -required-"),
+        "{sp}"
+    );
+    assert!(
+        sp.contains("RuntimeDefault - the container runtime default profile should be used."),
+        "{sp}"
+    );
+    // --recursive lists the nested fields, without descriptions.
+    let rec = c.ok(&["explain", "pod.spec.securityContext", "--recursive"]);
+    let fields = rec.split("FIELDS:\n").nth(1).expect("FIELDS section");
+    let expected_start = "  appArmorProfile\t<AppArmorProfile>\n    localhostProfile\t<string>\n    type\t<string> -required-\n  fsGroup\t<integer>\n";
+    assert!(fields.starts_with(expected_start), "{rec}");
+    assert!(!fields.contains("indicates"), "no descriptions: {rec}");
+    // Named groups.
+    for (kind, lines) in [
+        ("deployment", ["GROUP:      apps", "KIND:       Deployment"]),
+        ("daemonset", ["GROUP:      apps", "KIND:       DaemonSet"]),
+        (
+            "lease",
+            ["GROUP:      coordination.k8s.io", "KIND:       Lease"],
+        ),
+        (
+            "clusterrole",
+            [
+                "GROUP:      rbac.authorization.k8s.io",
+                "KIND:       ClusterRole",
+            ],
+        ),
+    ] {
+        let out = c.ok(&["explain", kind]);
+        for l in lines {
+            assert!(out.lines().any(|x| x == l), "no {l:?} in:\n{out}");
+        }
+    }
+    let ds = c.ok(&[
+        "explain",
+        "daemonset.spec.template.spec.containers.securityContext.appArmorProfile.type",
+    ]);
+    assert!(ds.contains("FIELD: type <string>"), "{ds}");
+    // A field that does not exist: kubectl's error, exit 1.
+    let out = c.kubectl(&["explain", "pod.spec.bogus"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("field \"bogus\" does not exist"),
+        "{out:#?}"
+    );
+}
+
+/// The documents follow `--emulated-version`: `appArmorProfile` (1.30) is not there before.
+#[test]
+fn explain_follows_the_emulated_release() {
+    for (version, has) in [("1.29", false), ("1.30", true)] {
+        let c = Cluster::with_args(&["--emulated-version", version]);
+        for what in [
+            "pod.spec.securityContext",
+            "pod.spec.containers.securityContext",
+        ] {
+            let out = c.ok(&["explain", what]);
+            assert_eq!(
+                out.lines()
+                    .any(|l| l == "  appArmorProfile\t<AppArmorProfile>"),
+                has,
+                "{version} {what}:\n{out}"
+            );
+            assert!(
+                out.lines()
+                    .any(|l| l == "  seccompProfile\t<SeccompProfile>"),
+                "{out}"
+            );
+        }
+        let out = c.kubectl(&["explain", "pod.spec.securityContext.appArmorProfile"]);
+        assert_eq!(out.code == 0, has, "{version}: {out:#?}");
+        if !has {
+            assert!(
+                out.stderr
+                    .contains("field \"appArmorProfile\" does not exist"),
+                "{out:#?}"
+            );
+        }
+    }
+}
+
+const EVENT: &str = "apiVersion: v1
+kind: Event
+metadata:
+  name: ev
+involvedObject:
+  kind: Pod
+  name: web
+  namespace: default
+reason: Testing
+message: expires
+type: Normal
+";
+
+/// `--event-ttl`: an Event is deleted its TTL after its last write, and watchers see it
+/// `DELETED`, as the expiry of the Event's etcd lease shows.
+#[test]
+fn events_expire_after_the_event_ttl() {
+    let c = Cluster::with_args(&["--event-ttl", "2s"]);
+    let mut child = c
+        .command(&["get", "events", "-w", "--output-watch-events", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kubectl get -w");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // `-o json` prints one line per event: `{"type":"ADDED","object":{...}}`.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no watch line containing {needle:?}"));
+        if line.starts_with(needle) {
+            return line;
+        }
+    };
+    c.ok(&["create", "-f", &c.write("ev.yaml", EVENT)]);
+    assert!(wait_for("{\"type\":\"ADDED\"").contains("\"name\":\"ev\""));
+    // The same storage through events.k8s.io/v1.
+    c.ok(&[
+        "create",
+        "-f",
+        &c.write(
+            "ev2.yaml",
+            "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: ev2\nregarding:\n  kind: Pod\n  name: web\n  namespace: default\nreason: Testing\nnote: expires too\ntype: Normal\naction: Test\nreportingController: test\nreportingInstance: test\neventTime: \"2026-01-01T00:00:00.000000Z\"\n",
+        ),
+    ]);
+    let deleted = [
+        wait_for("{\"type\":\"DELETED\""),
+        wait_for("{\"type\":\"DELETED\""),
+    ];
+    for name in ["\"name\":\"ev\"", "\"name\":\"ev2\""] {
+        assert!(deleted.iter().any(|l| l.contains(name)), "{deleted:?}");
+    }
+    let out = c.kubectl(&["get", "events", "-A", "-o", "name"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:#?}");
+    let out = c.kubectl(&["get", "event", "ev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("Error from server (NotFound): events \"ev\" not found"),
+        "{out:#?}"
+    );
+    // A TTL under a second keeps events (no lease at all).
+    let c = Cluster::with_args(&["--event-ttl", "0s"]);
+    c.ok(&["create", "-f", &c.write("ev.yaml", EVENT)]);
+    assert!(c
+        .ok(&["get", "event", "ev", "-o", "name"])
+        .contains("event/ev"));
+}

@@ -14,10 +14,12 @@ mod error;
 mod feed;
 pub mod selector;
 pub mod time;
+mod ttl;
 mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Map, Value};
@@ -70,6 +72,9 @@ pub struct Options {
     /// How many events the in-memory feed queues per watcher before a slow watcher has to
     /// re-read the log (entries every watcher took are freed at once).
     pub live_buffer: usize,
+    /// Resources whose objects expire this long after their last write, as the keys of an etcd
+    /// lease (kube-apiserver's `--event-ttl` for Events); [`Store::expire`] deletes them.
+    pub ttl: Vec<(Gvr, Duration)>,
 }
 
 impl Default for Options {
@@ -77,6 +82,7 @@ impl Default for Options {
         Self {
             event_retention: 10_000,
             live_buffer: 4096,
+            ttl: Vec::new(),
         }
     }
 }
@@ -163,6 +169,7 @@ pub(crate) struct Inner {
     pub feed: feed::Feed,
     pub options: Options,
     pub path: PathBuf,
+    pub leases: Mutex<ttl::Leases>,
 }
 
 /// A handle to the store; cheap to clone, safe to share between threads.
@@ -350,14 +357,80 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")?;
         conn.execute_batch(SCHEMA)?;
+        // Every stored object of an expiring resource gets a whole TTL from now (see `ttl`).
+        let mut leases = ttl::Leases::new(&options.ttl);
+        let now = Instant::now();
+        for gvr in leases.resources() {
+            let mut stmt =
+                conn.prepare("SELECT namespace, name FROM objects WHERE resource = ?1")?;
+            let keys = stmt
+                .query_map([gvr.key()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            for (ns, name) in keys {
+                leases.written((gvr.key(), ns, name), now);
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 feed: feed::Feed::new(options.live_buffer),
                 options,
                 path,
+                leases: Mutex::new(leases),
             }),
         })
+    }
+
+    fn leases(&self) -> MutexGuard<'_, ttl::Leases> {
+        self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Deletes up to `limit` objects whose TTL ([`Options::ttl`]) ran out, earliest first, each
+    /// with a `DELETED` event as an etcd lease's expiry gives kube-apiserver's watchers (the
+    /// key's delete event; staging/src/k8s.io/apiserver/pkg/storage/etcd3/watcher.go turns it
+    /// into `watch.Deleted`). Finalizers do not keep them, as they do not keep an etcd key
+    /// whose lease expired. Returns how many were deleted.
+    pub fn expire(&self, limit: usize) -> Result<usize> {
+        let due = self.leases().due(Instant::now(), limit);
+        let mut deleted = 0;
+        for key in due {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Renewed since `due` was taken (the connection's lock orders it after that write)?
+            if !self.leases().is_due(&key, Instant::now()) {
+                continue;
+            }
+            let Some(gvr) = self.leases().gvr(&key.0) else {
+                continue;
+            };
+            let (_, namespace, name) = &key;
+            let Some(old) = Self::load(&tx, &gvr, namespace, name)? else {
+                self.leases().forget(&key);
+                continue;
+            };
+            let rv = meta_get(&tx, "resource_version")? + 1;
+            let mut obj = old.clone();
+            metadata_mut(&mut obj)?.insert("resourceVersion".into(), Value::String(rv.to_string()));
+            let entry = LogEntry {
+                rv,
+                resource: gvr.key(),
+                namespace: namespace.clone(),
+                event: EventType::Deleted,
+                object: obj,
+                prev: Some(old),
+            };
+            self.commit(tx, entry, name)?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// How many stored objects hold a TTL lease.
+    pub fn leased(&self) -> usize {
+        self.leases().len()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -474,6 +547,20 @@ impl Store {
         Self::record(&tx, &entry, name)?;
         self.maybe_compact(&tx, entry.rv)?;
         tx.commit()?;
+        {
+            let mut leases = self.leases();
+            if leases.ttl_of(&entry.resource).is_some() {
+                let key = (
+                    entry.resource.clone(),
+                    entry.namespace.clone(),
+                    name.to_string(),
+                );
+                match entry.event {
+                    EventType::Deleted => leases.forget(&key),
+                    _ => leases.written(key, Instant::now()),
+                }
+            }
+        }
         self.publish(entry);
         Ok(())
     }

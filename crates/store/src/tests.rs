@@ -721,3 +721,66 @@ fn a_lagging_watcher_catches_up_from_the_log() {
         }
     });
 }
+
+#[test]
+fn expiring_objects_are_deleted_with_a_deleted_event_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = Gvr::new("", "v1", "events");
+    let ttl = std::time::Duration::from_millis(300);
+    let open = || {
+        Store::open_with(
+            dir.path(),
+            Options {
+                ttl: vec![(events.clone(), ttl)],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let s = open();
+    let ev = |n: &str| json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": n}});
+    s.create(&events, "default", ev("e1"), &w()).unwrap();
+    s.create(&pods(), "default", pod("p", json!({})), &w())
+        .unwrap();
+    assert_eq!(s.leased(), 1, "only events hold a lease");
+    let rv = s.current_resource_version().unwrap();
+    // Nothing is due before the TTL; once it is, e1 goes with a DELETED event.
+    while s.expire(10).unwrap() == 0 {
+        assert!(s.get(&events, "default", "e1").is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(matches!(
+        s.get(&events, "default", "e1"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(s.get(&pods(), "default", "p").is_ok());
+    assert_eq!(s.leased(), 0);
+    rt().block_on(async {
+        let mut watch = s
+            .watch(
+                &events,
+                None,
+                Some(rv),
+                Default::default(),
+                Default::default(),
+            )
+            .unwrap();
+        let e = watch.next().await.unwrap();
+        assert_eq!(e.event, EventType::Deleted);
+        assert_eq!(e.object["metadata"]["name"], "e1");
+    });
+    // Bounded work per pass.
+    for i in 0..5 {
+        s.create(&events, "default", ev(&format!("b{i}")), &w())
+            .unwrap();
+    }
+    std::thread::sleep(ttl);
+    assert_eq!(s.expire(2).unwrap(), 2);
+    assert_eq!(s.expire(10).unwrap(), 3);
+    // A reopened store gives what it holds a whole TTL again.
+    s.create(&events, "default", ev("kept"), &w()).unwrap();
+    drop(s);
+    let s = open();
+    assert_eq!(s.leased(), 1);
+    assert!(s.get(&events, "default", "kept").is_ok());
+}

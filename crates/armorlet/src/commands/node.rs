@@ -138,7 +138,7 @@ fn parse_request_timeout(s: &str) -> Result<std::time::Duration, String> {
 /// A duration as Go's `time.ParseDuration` reads it (the kubelet's duration flags): decimal
 /// numbers with units `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, e.g. `2m0s`, `1.5h`, `300ms`;
 /// `0` alone. Negative durations are refused.
-fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("invalid duration {s:?}: expected e.g. 2m0s, 30s or 500ms");
     if s == "0" {
         return Ok(std::time::Duration::ZERO);

@@ -68,6 +68,10 @@ pub struct Args {
     /// `--max-mutating-requests-inflight`); 0: no limit.
     #[arg(long, default_value_t = armorlet_apiserver::inflight::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT)]
     pub max_mutating_requests_inflight: usize,
+    /// Amount of time to retain events (kube-apiserver's `--event-ttl`, a Go duration): an
+    /// Event is deleted this long after its last write, in whole seconds; under 1s keeps them.
+    #[arg(long, default_value = "1h0m0s", value_name = "DURATION", value_parser = super::node::parse_go_duration)]
+    pub event_ttl: std::time::Duration,
     /// Agent flags.
     #[command(flatten)]
     pub agent: super::node::AgentFlags,
@@ -154,6 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
         config.max_requests_inflight = args.max_requests_inflight;
         config.max_mutating_requests_inflight = args.max_mutating_requests_inflight;
+        config.event_ttl = args.event_ttl;
         let server = armorlet_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting the API server on {listen}"))?;
