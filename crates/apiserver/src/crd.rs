@@ -543,12 +543,11 @@ pub fn check_object(
         .map(|f| format!("unknown field {}", quoted(f)))
         .collect();
     if mode == FieldValidation::Strict && !warnings.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{kind} in version {v:?} cannot be handled as a {kind}: strict decoding error: {}",
-            warnings.join(", "),
-            kind = def.kind,
-            v = def.version,
-        )));
+        return Err(crate::fields::strict_error(
+            &def.kind,
+            &def.version,
+            &warnings,
+        ));
     }
     let mut causes = Vec::new();
     if let Some(map) = obj.as_object() {

@@ -878,6 +878,7 @@ fn create_object(
     defaults::validate_name(&t.def, &name)?;
     ensure_namespace_accepts(state, t, &name)?;
     defaults::on_create(&t.def, &mut obj);
+    decode_builtin(state, &t.def, &mut obj, fv, warnings)?;
     if let Some(m) = manager {
         // After defaulting, before admission, as kube-apiserver's create handler.
         let api_version = t.def.api_version();
@@ -992,6 +993,12 @@ fn validated_for_storage(
     manager: Option<&str>,
 ) -> std::result::Result<Value, StoreError> {
     let mut new = merge_for_endpoint(t, old, new);
+    if let Err(e) = decode_builtin(state, &t.def, &mut new, fv, warnings) {
+        *refused = Some(e);
+        return Err(StoreError::BadRequest {
+            message: "invalid".into(),
+        });
+    }
     if let Some(m) = manager {
         let api_version = t.def.api_version();
         let w = writer(t, m, &api_version);
@@ -1052,6 +1059,28 @@ fn node_admission(
         name: t.name.as_deref().unwrap_or(""),
     };
     authz::admit(node, op, target, old, new, state)
+}
+
+/// A built-in object as kube-apiserver's decoder leaves it: the fields its kind does not
+/// have (at the emulated release) dropped, with warnings or a strict decoding error as
+/// `fieldValidation` asks ([`crate::fields`]).
+fn decode_builtin(
+    state: &State,
+    def: &ResourceDef,
+    obj: &mut Value,
+    fv: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if let Some((components, root)) = crate::openapi::kind_schema(def, &state.registry) {
+        warnings.extend(crate::fields::check_unknown(
+            (&def.kind, &def.version),
+            &components,
+            &root,
+            obj,
+            fv,
+        )?);
+    }
+    Ok(())
 }
 
 /// The checks of every create and update (`old`): CustomResourceDefinitions and custom objects

@@ -30,6 +30,7 @@ pub mod discovery;
 pub mod endpoints;
 pub mod error;
 pub mod fieldmanager;
+pub mod fields;
 pub mod gc;
 pub mod handlers;
 pub mod http;

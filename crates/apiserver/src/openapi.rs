@@ -239,16 +239,21 @@ fn emulate(schemas: &mut Map<String, Value>, minor: u32) {
     schemas.retain(|n, _| live.contains(n));
 }
 
-/// The built-in document of `group`/`version` as `rel`'s release serves it.
-fn builtin_value(group: &str, version: &str, rel: &Registry) -> Option<Value> {
-    let served: Vec<Arc<ResourceDef>> = rel
-        .in_group_version(group, version)
+/// The built-in resources `rel` serves in `group`/`version`.
+fn served_builtins(group: &str, version: &str, rel: &Registry) -> Vec<Arc<ResourceDef>> {
+    rel.in_group_version(group, version)
         .into_iter()
         .filter(|r| r.custom.is_none())
-        .collect();
-    if served.is_empty() {
-        return None;
-    }
+        .collect()
+}
+
+/// The schemas of the built-in kinds of `group`/`version` as `rel`'s release has them.
+fn builtin_schemas(
+    group: &str,
+    version: &str,
+    served: &[Arc<ResourceDef>],
+    rel: &Registry,
+) -> Option<Map<String, Value>> {
     let mut schemas = if (group, version) == ("policy", "v1beta1") {
         psp::schemas()
     } else {
@@ -256,6 +261,44 @@ fn builtin_value(group: &str, version: &str, rel: &Registry) -> Option<Value> {
         builtin::schemas(group, version, &kinds)?
     };
     emulate(&mut schemas, rel.release().minor());
+    Some(schemas)
+}
+
+/// Group/version and release minor → the emulated schemas of its built-in kinds.
+type SchemaCache = HashMap<(String, u32), Option<Arc<Map<String, Value>>>>;
+
+static BUILTIN_SCHEMAS: LazyLock<Mutex<SchemaCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The schema of a built-in kind as `rel`'s release has it, with the schemas it refers to,
+/// for the decoder's unknown-field check ([`crate::fields`]); `None` for kinds without a
+/// generated schema (custom resources, and PodSecurityPolicy, whose hand-written schema lists
+/// only the fields armorlet enforces, so the policy checks refuse the rest by name).
+pub fn kind_schema(def: &ResourceDef, rel: &Registry) -> Option<(Arc<Map<String, Value>>, String)> {
+    if def.custom.is_some() || (def.group.as_str(), def.version.as_str()) == ("policy", "v1beta1") {
+        return None;
+    }
+    let key = (gv_path(&def.group, &def.version), rel.release().minor());
+    let schemas = {
+        let mut cache = BUILTIN_SCHEMAS.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                let served = served_builtins(&def.group, &def.version, rel);
+                builtin_schemas(&def.group, &def.version, &served, rel).map(Arc::new)
+            })
+            .clone()?
+    };
+    let name = builtin::schema_name(&def.group, &def.version, &def.kind);
+    schemas.contains_key(&name).then_some((schemas, name))
+}
+
+/// The built-in document of `group`/`version` as `rel`'s release serves it.
+fn builtin_value(group: &str, version: &str, rel: &Registry) -> Option<Value> {
+    let served = served_builtins(group, version, rel);
+    if served.is_empty() {
+        return None;
+    }
+    let schemas = builtin_schemas(group, version, &served, rel)?;
     let mut paths = Map::new();
     paths.insert(
         format!("/{}/", gv_path(group, version)),

@@ -1553,3 +1553,69 @@ fn events_expire_after_the_event_ttl() {
         .ok(&["get", "event", "ev", "-o", "name"])
         .contains("event/ev"));
 }
+
+/// Unknown fields of a built-in kind, as kube-apiserver's decoder treats them: kubectl's
+/// default `--validate=strict` gets the strict decoding error, `--validate=warn` a warning per
+/// field and the object without them, `--validate=false` the object without them and no word.
+#[test]
+fn unknown_fields_of_built_in_kinds_follow_field_validation() {
+    let c = Cluster::new();
+    let bogus = unscheduled_pod()
+        .replace("  name: web\n", "  name: web\n  colour: red\n")
+        .replace(
+            "    - containerPort: 80\n",
+            "    - containerPort: 80\n      portal: 1\n",
+        );
+    let f = c.write("bogus.yaml", &bogus);
+    let out = c.kubectl(&["apply", "-f", &f]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("Error from server (BadRequest): error when creating \"")
+            && out.stderr.contains("\": Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"metadata.colour\", unknown field \"spec.containers[0].ports[0].portal\""),
+        "{out:#?}"
+    );
+    assert_eq!(c.kubectl(&["get", "pod", "web"]).code, 1);
+    let out = c.kubectl(&["apply", "--validate=warn", "-f", &f]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.stdout, "pod/web created\n");
+    assert!(
+        out.stderr
+            .contains("Warning: unknown field \"metadata.colour\"")
+            && out
+                .stderr
+                .contains("Warning: unknown field \"spec.containers[0].ports[0].portal\""),
+        "{out:#?}"
+    );
+    // (kubectl's last-applied-configuration annotation keeps them, as upstream.)
+    let stored = c.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.metadata.colour}|{.spec.containers[0].ports}",
+    ]);
+    assert_eq!(stored, "|[{\"containerPort\":80,\"protocol\":\"TCP\"}]");
+    // A merge patch with an unknown field (kubectl patch sends no fieldValidation: the server's
+    // default, Warn): dropped with a warning.
+    let out = c.kubectl(&[
+        "patch",
+        "pod",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"nonsense":true},"metadata":{"labels":{"x":"y"}}}"#,
+    ]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        out.stderr, "Warning: unknown field \"spec.nonsense\"\n",
+        "{out:#?}"
+    );
+    let stored = c.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.spec.nonsense}|{.metadata.labels.x}",
+    ]);
+    assert_eq!(stored, "|y");
+}
