@@ -502,7 +502,7 @@ const MAX_NAMES_PER_IMAGE: usize = 5;
 /// pkg/kubelet/images/image_gc_manager.go), at most 50, each named by its repo digests
 /// then its tags, at most 5 names.
 fn status_images(mut images: Vec<armorlet_images::ImageRecord>) -> Value {
-    images.sort_by(|a, b| b.size.cmp(&a.size));
+    images.sort_by_key(|image| std::cmp::Reverse(image.size));
     images
         .into_iter()
         .take(NODE_STATUS_MAX_IMAGES)
