@@ -16,5 +16,5 @@ mod unpack;
 
 pub use error::ImageError;
 pub use pull::{credentials_for, pull, Credential, Pulled, RegistryOptions};
-pub use reference::normalize_reference;
+pub use reference::{normalize_reference, repository};
 pub use store::{ImageConfig, ImageRecord, ImageStore};

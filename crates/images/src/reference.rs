@@ -114,9 +114,22 @@ pub(crate) fn is_hex64(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The repository of a normalized reference: `docker.io/library/busybox` of
+/// `docker.io/library/busybox:1.28` or `…@sha256:…` (a port in the host is not a tag).
+pub fn repository(name: &str) -> &str {
+    if let Some((repo, _)) = name.split_once('@') {
+        return repo;
+    }
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    name[slash..]
+        .rfind(':')
+        .map_or(name, |i| &name[..slash + i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_reference as n;
+    use super::repository;
 
     #[test]
     fn docker_style_normalization() {
@@ -157,5 +170,21 @@ mod tests {
         ] {
             assert!(n(r).is_err(), "{r:?} accepted");
         }
+    }
+
+    #[test]
+    fn repositories_of_names() {
+        assert_eq!(
+            repository("localhost:5000/busybox:1.28"),
+            "localhost:5000/busybox"
+        );
+        assert_eq!(
+            repository("localhost:5000/busybox@sha256:ab"),
+            "localhost:5000/busybox"
+        );
+        assert_eq!(
+            repository("localhost:5000/busybox"),
+            "localhost:5000/busybox"
+        );
     }
 }

@@ -140,9 +140,17 @@ impl ImageStore {
         let entry = &mut index.images[pos];
         if let Some(name) = by_name {
             entry.record.names.retain(|n| *n != name);
-            let repo = name_repo(&name).to_string();
-            if !entry.record.names.iter().any(|n| name_repo(n) == repo) {
-                entry.record.repo_digests.retain(|d| name_repo(d) != repo);
+            let repo = crate::reference::repository(&name).to_string();
+            if !entry
+                .record
+                .names
+                .iter()
+                .any(|n| crate::reference::repository(n) == repo)
+            {
+                entry
+                    .record
+                    .repo_digests
+                    .retain(|d| crate::reference::repository(d) != repo);
             }
             if !entry.record.names.is_empty() {
                 return self.write_index(&index);
@@ -404,17 +412,6 @@ fn find(index: &Index, reference: &str) -> Result<Option<usize>, ImageError> {
             reason: "ambiguous image id prefix".into(),
         }),
     }
-}
-
-/// `docker.io/library/busybox` of `docker.io/library/busybox:1.28` or `…@sha256:…`.
-fn name_repo(name: &str) -> &str {
-    if let Some((repo, _)) = name.split_once('@') {
-        return repo;
-    }
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    name[slash..]
-        .rfind(':')
-        .map_or(name, |i| &name[..slash + i])
 }
 
 /// The 64 hex digits of `sha256:<hex>`.

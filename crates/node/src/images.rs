@@ -28,17 +28,6 @@ pub fn pull_policy(c: &Container) -> String {
     }
 }
 
-/// The repository of a normalized reference (`host/repo` of `host/repo:tag` or `host/repo@digest`).
-pub fn repository(name: &str) -> &str {
-    if let Some((repo, _)) = name.split_once('@') {
-        return repo;
-    }
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    name[slash..]
-        .rfind(':')
-        .map_or(name, |i| &name[..slash + i])
-}
-
 /// `shouldPullImage` of image_manager.go.
 pub fn should_pull(policy: &str, present: bool) -> bool {
     match policy {
@@ -157,22 +146,6 @@ mod tests {
         let d = format!("busybox@sha256:{}", "a".repeat(64));
         assert_eq!(pull_policy(&container(&d, None)), "IfNotPresent");
         assert_eq!(pull_policy(&container("busybox", Some("Never"))), "Never");
-    }
-
-    #[test]
-    fn repositories_of_names() {
-        assert_eq!(
-            repository("localhost:5000/busybox:1.28"),
-            "localhost:5000/busybox"
-        );
-        assert_eq!(
-            repository("localhost:5000/busybox@sha256:ab"),
-            "localhost:5000/busybox"
-        );
-        assert_eq!(
-            repository("localhost:5000/busybox"),
-            "localhost:5000/busybox"
-        );
     }
 
     #[test]

@@ -1107,7 +1107,7 @@ impl Agent {
     fn use_image(&mut self, uid: &str, c: &Container, img: &armorlet_images::ImageRecord) {
         let repo = armorlet_images::normalize_reference(c.image.as_deref().unwrap_or_default())
             .ok()
-            .map(|n| crate::images::repository(&n).to_string());
+            .map(|n| armorlet_images::repository(&n).to_string());
         let slot = self.slot(uid, &c.name);
         slot.pull_backoff = Backoff::default();
         slot.image_retry_at = None;
@@ -1116,7 +1116,7 @@ impl Agent {
             .iter()
             .find(|d| {
                 repo.as_deref()
-                    .is_some_and(|r| crate::images::repository(d) == r)
+                    .is_some_and(|r| armorlet_images::repository(d) == r)
             })
             .or(img.repo_digests.first())
             .cloned()
