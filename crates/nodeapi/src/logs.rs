@@ -74,19 +74,10 @@ pub(crate) async fn handle(
     };
     let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
     let target =
-        tokio::task::spawn_blocking(move || backend.log_target(&ns, &pod, &container, previous))
-            .await;
-    let target = match target {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return status::backend(&e),
-        Err(e) => {
-            return status::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &e.to_string(),
-            )
-        }
-    };
+        match status::blocking(move || backend.log_target(&ns, &pod, &container, previous)).await {
+            Ok(t) => t,
+            Err(resp) => return resp,
+        };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::task::spawn_blocking(move || {
         let running = target.running.clone();

@@ -17,10 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
-use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    UPGRADE,
-};
+use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -103,40 +100,23 @@ pub(crate) async fn handle(
         Ok(k) => k,
         Err(m) => return status::error(StatusCode::BAD_REQUEST, "BadRequest", &m),
     };
-    let target = match tokio::task::spawn_blocking(move || backend.port_forward(&ns, &pod)).await {
-        Ok(Ok(t)) => Arc::new(t),
-        Ok(Err(e)) => return status::backend(&e),
-        Err(e) => {
-            return status::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &e.to_string(),
-            )
-        }
+    let target = match status::blocking(move || backend.port_forward(&ns, &pod)).await {
+        Ok(t) => Arc::new(t),
+        Err(resp) => return resp,
     };
-    let mut resp = Response::new(Empty::new().boxed());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    let tunnel = match kind {
-        Upgrade::Tunnel(accept) => {
-            h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-            h.insert(
-                SEC_WEBSOCKET_PROTOCOL,
-                HeaderValue::from_static(TUNNEL_PROTOCOL),
-            );
-            if let Ok(v) = HeaderValue::from_str(&accept) {
-                h.insert(SEC_WEBSOCKET_ACCEPT, v);
-            }
-            true
-        }
+    let (resp, tunnel) = match kind {
+        Upgrade::Tunnel(accept) => (status::websocket_switch(TUNNEL_PROTOCOL, &accept), true),
         Upgrade::Spdy => {
+            let mut resp = Response::new(Empty::new().boxed());
+            *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let h = resp.headers_mut();
+            h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
             h.insert(UPGRADE, HeaderValue::from_static("SPDY/3.1"));
             h.insert(
                 "X-Stream-Protocol-Version",
                 HeaderValue::from_static(PROTOCOL),
             );
-            false
+            (resp, false)
         }
     };
     tokio::spawn(async move {

@@ -13,11 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Empty};
-use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    UPGRADE,
-};
+use hyper::header::{SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
@@ -144,7 +140,7 @@ pub(crate) async fn handle(
         Err(m) => return status::error(StatusCode::BAD_REQUEST, "BadRequest", &m),
     };
     let o = opts.clone();
-    let started = tokio::task::spawn_blocking(move || match kind {
+    let started = status::blocking(move || match kind {
         Kind::Exec => backend
             .exec(
                 &ns,
@@ -164,15 +160,8 @@ pub(crate) async fn handle(
     })
     .await;
     let process = match started {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return status::backend(&e),
-        Err(e) => {
-            return status::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &e.to_string(),
-            )
-        }
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -185,19 +174,7 @@ pub(crate) async fn handle(
             Err(e) => tracing::warn!(error = %e, "exec upgrade failed"),
         }
     });
-    let mut resp = Response::new(Empty::new().boxed());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(
-        SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(PROTOCOL_V5),
-    );
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    resp
+    status::websocket_switch(PROTOCOL_V5, &accept)
 }
 
 /// Copies `file` to `tx` as messages of `channel` until EOF (EIO from a pty counts as EOF).
