@@ -16,6 +16,7 @@ pub mod pod_security;
 pub mod profiles;
 pub mod psp;
 pub mod resolve;
+mod shape;
 pub mod validate;
 pub mod version;
 

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::shape::{get_object, get_string, join};
+
 /// Annotation key of the pod-level seccomp annotation.
 pub const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 /// Prefix of the per-container seccomp annotation keys.
@@ -159,11 +161,11 @@ impl PodView {
     pub fn parse(pod: &Value) -> Result<Self, ShapeError> {
         let root = as_object(pod, "")?;
         let mut view = PodView::default();
-        if let Some(meta) = get_object(root, "metadata", "metadata")? {
-            if let Some(name) = get_string(meta, "name", "metadata.name")? {
+        if let Some(meta) = get_object(root, "metadata", "")? {
+            if let Some(name) = get_string(meta, "name", "metadata")? {
                 view.name = name;
             }
-            if let Some(ann) = get_object(meta, "annotations", "metadata.annotations")? {
+            if let Some(ann) = get_object(meta, "annotations", "metadata")? {
                 for (k, v) in ann {
                     let path = format!("metadata.annotations[{k}]");
                     match v {
@@ -176,13 +178,13 @@ impl PodView {
                 }
             }
         }
-        let Some(spec) = get_object(root, "spec", "spec")? else {
+        let Some(spec) = get_object(root, "spec", "")? else {
             return Ok(view);
         };
-        if let Some(os) = get_object(spec, "os", "spec.os")? {
-            view.windows = get_string(os, "name", "spec.os.name")?.as_deref() == Some("windows");
+        if let Some(os) = get_object(spec, "os", "spec")? {
+            view.windows = get_string(os, "name", "spec.os")?.as_deref() == Some("windows");
         }
-        view.security_context = parse_security_context(spec, "spec.securityContext")?;
+        view.security_context = parse_security_context(spec, "spec")?;
         for kind in [
             ContainerKind::Init,
             ContainerKind::Regular,
@@ -200,9 +202,8 @@ impl PodView {
             for (index, item) in items.iter().enumerate() {
                 let path = format!("{list_path}[{index}]");
                 let obj = as_object(item, &path)?;
-                let name = get_string(obj, "name", &format!("{path}.name"))?.unwrap_or_default();
-                let security_context =
-                    parse_security_context(obj, &format!("{path}.securityContext"))?;
+                let name = get_string(obj, "name", &path)?.unwrap_or_default();
+                let security_context = parse_security_context(obj, &path)?;
                 view.containers.push(ContainerView {
                     kind,
                     index,
@@ -230,15 +231,17 @@ impl PodView {
     }
 }
 
+/// The `securityContext` of `parent` (whose path is `parent_path`).
 fn parse_security_context(
     parent: &Map<String, Value>,
-    path: &str,
+    parent_path: &str,
 ) -> Result<Option<SecurityContextView>, ShapeError> {
-    let Some(sc) = get_object(parent, "securityContext", path)? else {
+    let Some(sc) = get_object(parent, "securityContext", parent_path)? else {
         return Ok(None);
     };
-    let seccomp = parse_profile(sc, "seccompProfile", &format!("{path}.seccompProfile"))?;
-    let apparmor = parse_profile(sc, "appArmorProfile", &format!("{path}.appArmorProfile"))?;
+    let path = join(parent_path, "securityContext");
+    let seccomp = parse_profile(sc, "seccompProfile", &path)?;
+    let apparmor = parse_profile(sc, "appArmorProfile", &path)?;
     let privileged = match sc.get("privileged") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -251,21 +254,19 @@ fn parse_security_context(
     }))
 }
 
+/// The profile at `key` of `parent` (whose path is `parent_path`).
 fn parse_profile(
     parent: &Map<String, Value>,
     key: &str,
-    path: &str,
+    parent_path: &str,
 ) -> Result<Option<Profile>, ShapeError> {
-    let Some(obj) = get_object(parent, key, path)? else {
+    let Some(obj) = get_object(parent, key, parent_path)? else {
         return Ok(None);
     };
+    let path = join(parent_path, key);
     Ok(Some(Profile {
-        type_: get_string(obj, "type", &format!("{path}.type"))?.unwrap_or_default(),
-        localhost_profile: get_string(
-            obj,
-            "localhostProfile",
-            &format!("{path}.localhostProfile"),
-        )?,
+        type_: get_string(obj, "type", &path)?.unwrap_or_default(),
+        localhost_profile: get_string(obj, "localhostProfile", &path)?,
     }))
 }
 
@@ -294,30 +295,6 @@ pub(crate) fn wrong(path: &str, expected: &'static str, found: &Value) -> ShapeE
 
 fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ShapeError> {
     v.as_object().ok_or_else(|| wrong(path, "object", v))
-}
-
-fn get_object<'a>(
-    parent: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a Map<String, Value>>, ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(other) => Err(wrong(path, "object", other)),
-    }
-}
-
-fn get_string(
-    parent: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong(path, "string", other)),
-    }
 }
 
 /// Returns the object at `key` in `parent`, creating it (or replacing a

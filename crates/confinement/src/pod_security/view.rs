@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::pod::{wrong, ShapeError};
+use crate::shape::{get_array, get_bool, get_int, get_object, get_string, join, object, strings};
 
 /// `seLinuxOptions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -263,14 +264,6 @@ impl PodSpecView {
     }
 }
 
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
-    }
-}
-
 fn security_context(
     parent: &Map<String, Value>,
     path: &str,
@@ -333,94 +326,6 @@ fn security_context(
         proc_mount: get_string(sc, "procMount", &path)?,
         sysctls,
     }))
-}
-
-fn object<'a>(v: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value>>, ShapeError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Object(m) => Ok(Some(m)),
-        other => Err(wrong(path, "object", other)),
-    }
-}
-
-fn field_path(parent: &str, key: &str) -> String {
-    join(parent, key)
-}
-
-fn get_object<'a>(
-    parent: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a Map<String, Value>>, ShapeError> {
-    match parent.get(key) {
-        None => Ok(None),
-        Some(v) => object(v, &field_path(path, key)),
-    }
-}
-
-fn get_array<'a>(
-    parent: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<&'a [Value], ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Array(a)) => Ok(a),
-        Some(other) => Err(wrong(&field_path(path, key), "array", other)),
-    }
-}
-
-fn get_string(
-    parent: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong(&field_path(path, key), "string", other)),
-    }
-}
-
-fn get_bool(
-    parent: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<bool>, ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(wrong(&field_path(path, key), "boolean", other)),
-    }
-}
-
-/// An integer, as Go decodes one into `int32`/`int64` (a fraction or exponent is an error).
-fn get_int(parent: &Map<String, Value>, key: &str, path: &str) -> Result<Option<i64>, ShapeError> {
-    match parent.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_i64() {
-            Some(n) => Ok(Some(n)),
-            None => Err(wrong(&field_path(path, key), "integer", v)),
-        },
-    }
-}
-
-fn strings(parent: &Map<String, Value>, key: &str, path: &str) -> Result<Vec<String>, ShapeError> {
-    let mut out = Vec::new();
-    for (i, v) in get_array(parent, key, path)?.iter().enumerate() {
-        match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Null => out.push(String::new()),
-            other => {
-                return Err(wrong(
-                    &format!("{}[{i}]", field_path(path, key)),
-                    "string",
-                    other,
-                ))
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
