@@ -69,6 +69,34 @@ struct Cluster {
     server: Option<Server>,
 }
 
+/// A running `kubectl get -w`, its output lines read on a thread; killed when dropped.
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watch {
+    /// The next line starting with `needle`, skipping others; panics after [`PATIENCE`].
+    fn wait_for(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no watch line containing {needle:?}"));
+            if line.starts_with(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[derive(Debug)]
 struct Out {
     code: i32,
@@ -111,6 +139,26 @@ impl Cluster {
             .env_remove("KUBECONFIG")
             .current_dir(self.dir.path());
         c
+    }
+
+    /// Starts `kubectl ARGS` (a `get -w`) and follows its output.
+    fn watch(&self, args: &[&str]) -> Watch {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kubectl get -w");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
     }
 
     fn kubectl(&self, args: &[&str]) -> Out {
@@ -438,37 +486,8 @@ fn deleting_a_namespace_deletes_its_content() {
 fn get_watch_prints_objects_created_later() {
     let c = Cluster::new();
     c.ok(&["create", "-f", &c.write("cm.yaml", CONFIGMAP)]);
-    let mut child = c
-        .command(&["get", "configmaps", "-w"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn kubectl get -w");
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stdout = child.stdout.take().unwrap();
-    let _guard = Kill(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| loop {
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("no watch line containing {needle:?}"));
-        if line.starts_with(needle) {
-            return line;
-        }
-    };
+    let watch = c.watch(&["get", "configmaps", "-w"]);
+    let wait_for = |needle: &str| watch.wait_for(needle);
     assert!(wait_for("NAME").contains("DATA"));
     wait_for("cfg ");
     c.ok(&[
@@ -1487,38 +1506,9 @@ type: Normal
 #[test]
 fn events_expire_after_the_event_ttl() {
     let c = Cluster::with_args(&["--event-ttl", "2s"]);
-    let mut child = c
-        .command(&["get", "events", "-w", "--output-watch-events", "-o", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn kubectl get -w");
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stdout = child.stdout.take().unwrap();
-    let _guard = Kill(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // `-o json` prints one line per event: `{"type":"ADDED","object":{...}}`.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| loop {
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("no watch line containing {needle:?}"));
-        if line.starts_with(needle) {
-            return line;
-        }
-    };
+    // `-o json` prints one line per event: `{"type":"ADDED","object":{...}}`.
+    let watch = c.watch(&["get", "events", "-w", "--output-watch-events", "-o", "json"]);
+    let wait_for = |needle: &str| watch.wait_for(needle);
     c.ok(&["create", "-f", &c.write("ev.yaml", EVENT)]);
     assert!(wait_for("{\"type\":\"ADDED\"").contains("\"name\":\"ev\""));
     // The same storage through events.k8s.io/v1.
