@@ -203,59 +203,70 @@ fn value_element(v: &Value) -> String {
     format!("v:{v}")
 }
 
+/// A path element of `fieldsV1`, parsed: a field (`f:name`), a list item by its key fields
+/// (`k:{"name":"c"}`) or a set item by its value (`v:"x"`).
+enum Element<'e> {
+    Field(&'e str),
+    Key(Map<String, Value>),
+    Item(Value),
+}
+
+impl<'e> Element<'e> {
+    fn parse(el: &'e str) -> Option<Self> {
+        if let Some(f) = el.strip_prefix("f:") {
+            Some(Element::Field(f))
+        } else if let Some(k) = el.strip_prefix("k:") {
+            serde_json::from_str(k).ok().map(Element::Key)
+        } else if let Some(x) = el.strip_prefix("v:") {
+            serde_json::from_str(x).ok().map(Element::Item)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a list item is the one this element names.
+    fn selects(&self, item: &Value) -> bool {
+        match self {
+            Element::Field(_) => false,
+            Element::Key(key) => key.iter().all(|(k, kv)| item.get(k) == Some(kv)),
+            Element::Item(x) => item == x,
+        }
+    }
+}
+
 /// The child of `v` a path element names.
 fn step<'a>(v: &'a Value, el: &str) -> Option<&'a Value> {
-    if let Some(f) = el.strip_prefix("f:") {
-        return v.as_object()?.get(f);
+    match Element::parse(el)? {
+        Element::Field(f) => v.as_object()?.get(f),
+        e => v.as_array()?.iter().find(|i| e.selects(i)),
     }
-    let items = v.as_array()?;
-    if let Some(k) = el.strip_prefix("k:") {
-        let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-        return items
-            .iter()
-            .find(|i| key.iter().all(|(k, kv)| i.get(k) == Some(kv)));
-    }
-    if let Some(x) = el.strip_prefix("v:") {
-        let x: Value = serde_json::from_str(x).ok()?;
-        return items.iter().find(|i| **i == x);
-    }
-    None
 }
 
 /// Removes the child of `v` a path element names.
 fn remove_child(v: &mut Value, el: &str) {
-    if let Some(f) = el.strip_prefix("f:") {
-        if let Some(m) = v.as_object_mut() {
-            m.remove(f);
+    match Element::parse(el) {
+        Some(Element::Field(f)) => {
+            if let Some(m) = v.as_object_mut() {
+                m.remove(f);
+            }
         }
-        return;
-    }
-    let Some(items) = v.as_array_mut() else {
-        return;
-    };
-    if let Some(k) = el.strip_prefix("k:") {
-        if let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) {
-            items.retain(|i| !key.iter().all(|(k, kv)| i.get(k) == Some(kv)));
+        Some(e) => {
+            if let Some(items) = v.as_array_mut() {
+                items.retain(|i| !e.selects(i));
+            }
         }
-    } else if let Some(x) = el.strip_prefix("v:") {
-        if let Ok(x) = serde_json::from_str::<Value>(x) {
-            items.retain(|i| *i != x);
-        }
+        None => {}
     }
 }
 
+/// The child of `v` a field or keyed element names, to change in place (set items are
+/// values: nothing beneath them to change).
 fn step_mut<'a>(v: &'a mut Value, el: &str) -> Option<&'a mut Value> {
-    if let Some(f) = el.strip_prefix("f:") {
-        return v.as_object_mut()?.get_mut(f);
+    match Element::parse(el)? {
+        Element::Field(f) => v.as_object_mut()?.get_mut(f),
+        e @ Element::Key(_) => v.as_array_mut()?.iter_mut().find(|i| e.selects(i)),
+        Element::Item(_) => None,
     }
-    let items = v.as_array_mut()?;
-    if let Some(k) = el.strip_prefix("k:") {
-        let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-        return items
-            .iter_mut()
-            .find(|i| key.iter().all(|(k, kv)| i.get(k) == Some(kv)));
-    }
-    None
 }
 
 /// Which part of an object a write tracks: the main resource leaves `status` to the status
