@@ -430,11 +430,12 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if self.up.is_some() {
-            // Delete what is left so no container outlives the test.
+            // Delete what is left, in every namespace, so no container outlives the test.
             let _ = self.kubectl(&[
                 "delete",
                 "pods",
                 "--all",
+                "--all-namespaces",
                 "--grace-period=1",
                 "--timeout=60s",
             ]);
