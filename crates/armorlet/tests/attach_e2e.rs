@@ -203,14 +203,6 @@ fn attach_streams() {
     drop(stdin);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `kubectl port-forward TARGET LOCAL:REMOTE` and waits for its "Forwarding from" line
 /// naming the pod's port `to`.
 fn port_forward(
@@ -219,7 +211,7 @@ fn port_forward(
     remote: u16,
     to: u16,
 ) -> (Child, u16, mpsc::Receiver<String>) {
-    let local = free_port();
+    let local = common::free_port();
     let mut pf = kubectl_cmd(
         c,
         &[

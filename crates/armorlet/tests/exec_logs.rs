@@ -5,6 +5,8 @@
 //! a test [`NodeBackend`] that runs host processes instead of containers (the runtime is tested
 //! elsewhere). kubectl is the real one.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -140,14 +142,6 @@ struct Env {
     _rt: tokio::runtime::Runtime,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Env {
     fn start() -> Env {
         for tool in [KUBECTL, "/usr/bin/script"] {
@@ -193,7 +187,7 @@ impl Env {
             logs,
             running: running.clone(),
         });
-        let port = free_port();
+        let port = common::free_port();
         let cfg = NodeApiConfig {
             listen: ([127, 0, 0, 1], port).into(),
             cert_dir: dir.path().join("node-pki"),

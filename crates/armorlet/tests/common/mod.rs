@@ -14,6 +14,30 @@ pub const KUBECTL: &str = "/usr/bin/kubectl";
 /// Guard against hanging forever; never an assertion about speed.
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
+/// A loopback port for a server the test starts later. Picked below the kernel's ephemeral
+/// range (32768 and up), from a counter this process owns, so a `bind(:0)` elsewhere cannot
+/// take it between this check and the server's own bind, and two tests running at once in
+/// this process never get the same port (a registry then answered for another test's one).
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20000;
+    const LAST: u16 = 32767;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        FIRST + (std::process::id() % 600) as u16 * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port <= LAST, "no free loopback port left below {LAST}");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -192,11 +216,7 @@ impl Cluster {
             "image load: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let api_port = free_port();
         Cluster {
             dir,
             runtime,
