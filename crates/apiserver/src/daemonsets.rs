@@ -88,16 +88,15 @@ fn pod_for(ds: &Value, node: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 }
 
-/// One controller pass over every DaemonSet.
-pub fn sync_once(state: &State) -> Result<(), ApiError> {
+/// One controller pass over every DaemonSet; `pods` are every stored pod (the controllers'
+/// informer, [`armorlet_store::Informer`]).
+pub fn sync_once(state: &State, pods: &[&Value]) -> Result<(), ApiError> {
     let ds_gvr = Gvr::new("apps", "v1", "daemonsets");
-    let pods_gvr = Gvr::new("", "v1", "pods");
     let daemonsets = list(state, &ds_gvr)?;
     let nodes = list(state, &Gvr::new("", "v1", "nodes"))?;
-    let pods = list(state, &pods_gvr)?;
     // Pods by the uid of the DaemonSet that controls them.
     let mut owned: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for p in &pods {
+    for &p in pods {
         if let Some(r) = p["metadata"]["ownerReferences"]
             .as_array()
             .into_iter()

@@ -129,8 +129,9 @@ fn key(obj: &Value) -> (String, String) {
     )
 }
 
-/// One pass over every Service.
-pub fn sync_once(state: &State) -> Result<(), ApiError> {
+/// One pass over every Service; `pods` are every stored pod (the controllers' informer,
+/// [`armorlet_store::Informer`]).
+pub fn sync_once(state: &State, pods: &[&Value]) -> Result<(), ApiError> {
     let list = |r: &str| -> Result<Vec<Value>, ApiError> {
         Ok(state
             .store
@@ -138,7 +139,6 @@ pub fn sync_once(state: &State) -> Result<(), ApiError> {
             .items)
     };
     let services = list("services")?;
-    let pods = list("pods")?;
     let mut existing: BTreeMap<(String, String), Value> = list("endpoints")?
         .into_iter()
         .map(|e| (key(&e), e))
@@ -154,7 +154,7 @@ pub fn sync_once(state: &State) -> Result<(), ApiError> {
     for svc in &services {
         let k = key(svc);
         let current = existing.remove(&k);
-        let Some(mut want) = armorlet_net::endpoints_for(svc, &pods) else {
+        let Some(mut want) = armorlet_net::endpoints_for(svc, pods) else {
             continue;
         };
         sync_slice(state, slice_for(svc, &want), &mut slices)?;

@@ -129,11 +129,30 @@ fn owner_def(state: &State, api_version: &str, kind: &str) -> Option<Arc<Resourc
         .cloned()
 }
 
-/// One collector pass.
-pub fn sync_once(state: &State) -> Result<(), ApiError> {
+/// What the collector looks for in the stored objects' JSON text.
+const NEEDLES: [&str; 3] = ["\"ownerReferences\"", FOREGROUND, "\"orphan\""];
+
+/// One collector pass. `seen`: the store's resourceVersion when the last pass that completed
+/// began (`None` at first). The pass scans every stored object, so it is skipped while no
+/// write since then can have made work: none deleted an object or stored one with owners or a
+/// collector finalizer (a pass's own writes are such writes, so the next pass runs).
+pub fn sync_once(state: &State, seen: &mut Option<u64>) -> Result<(), ApiError> {
+    let head = state.store.current_resource_version()?;
+    if let Some(after) = *seen {
+        if !state.store.wrote_since(after, &NEEDLES)? {
+            *seen = Some(head);
+            return Ok(());
+        }
+    }
+    collect(state)?;
+    *seen = Some(head);
+    Ok(())
+}
+
+fn collect(state: &State) -> Result<(), ApiError> {
     // Everything with owners or a collector finalizer, by (resource key, namespace, name).
     let mut items: BTreeMap<(String, String, String), Item> = BTreeMap::new();
-    for needle in ["\"ownerReferences\"", FOREGROUND, "\"orphan\""] {
+    for needle in NEEDLES {
         for (key, obj) in state.store.scan_containing(needle)? {
             let Some(def) = state.registry.by_key(&key) else {
                 continue;

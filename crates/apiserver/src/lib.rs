@@ -481,6 +481,11 @@ impl Server {
             let mut settled: Option<u64> = None;
             // The node lifecycle controller's memory of heartbeats (monotonic), across passes.
             let node_health = Arc::new(std::sync::Mutex::new(nodelifecycle::NodeHealth::default()));
+            // Every stored pod, parsed once and kept current from the store's feed, for the
+            // controllers below (made by the first pass that runs them).
+            let informer: Arc<std::sync::Mutex<Option<armorlet_store::Informer>>> = Arc::default();
+            // The garbage collector's memory of what it has seen ([`gc::sync_once`]).
+            let gc_seen: Arc<std::sync::Mutex<Option<u64>>> = Arc::default();
             // The error of the failing passes, and when it was last logged.
             let mut failing: Option<(String, std::time::Instant)> = None;
             loop {
@@ -496,6 +501,8 @@ impl Server {
                         let st = sched_state.clone();
                         let last = settled.take();
                         let health = node_health.clone();
+                        let informer = informer.clone();
+                        let gc_seen = gc_seen.clone();
                         let pass = move || -> std::result::Result<Option<u64>, error::ApiError> {
                             if publish_defaults {
                                 admission::ensure_namespace_defaults(&st)?;
@@ -509,11 +516,25 @@ impl Server {
                             if last == Some(before) {
                                 return Ok(last);
                             }
-                            daemonsets::sync_once(&st)?;
-                            profiles::sync_once(&st)?;
-                            scheduler::schedule_once(&st)?;
-                            endpoints::sync_once(&st)?;
-                            gc::sync_once(&st)?;
+                            let pods_gvr = armorlet_store::Gvr::new("", "v1", "pods");
+                            let mut informer = informer.lock().unwrap_or_else(|p| p.into_inner());
+                            let informer = match &mut *informer {
+                                Some(i) => match i.sync() {
+                                    Ok(()) => i,
+                                    // Lists again on the next pass.
+                                    Err(e) => {
+                                        *informer = None;
+                                        return Err(e.into());
+                                    }
+                                },
+                                none => none.insert(st.store.informer(std::slice::from_ref(&pods_gvr))?),
+                            };
+                            let pods = informer.list(&pods_gvr);
+                            daemonsets::sync_once(&st, &pods)?;
+                            profiles::sync_once(&st, &pods)?;
+                            scheduler::schedule_once(&st, &pods)?;
+                            endpoints::sync_once(&st, &pods)?;
+                            gc::sync_once(&st, &mut gc_seen.lock().unwrap_or_else(|p| p.into_inner()))?;
                             // Settled only when this pass wrote nothing: a write may be work
                             // for a controller that ran before it.
                             let after = st.store.current_resource_version()?;

@@ -259,15 +259,16 @@ fn bind(state: &State, pod: &mut Value, binding: &Value, warnings: &mut Vec<Stri
     }
 }
 
-/// One pass over every SeccompProfile and AppArmorProfile.
-pub fn sync_once(state: &State) -> Result<(), ApiError> {
+/// One pass over every SeccompProfile and AppArmorProfile; `pods` are every stored pod (the
+/// controllers' informer, [`armorlet_store::Informer`]).
+pub fn sync_once(state: &State, pods: &[&Value]) -> Result<(), ApiError> {
     for kind in kinds() {
-        sync_kind(state, &kind)?;
+        sync_kind(state, &kind, pods)?;
     }
     Ok(())
 }
 
-fn sync_kind(state: &State, kind: &Kind) -> Result<(), ApiError> {
+fn sync_kind(state: &State, kind: &Kind, pods: &[&Value]) -> Result<(), ApiError> {
     let all = ListOptions::default();
     let profiles = state.store.list(&kind.gvr, None, &all)?.items;
     if profiles.is_empty() {
@@ -277,10 +278,6 @@ fn sync_kind(state: &State, kind: &Kind) -> Result<(), ApiError> {
         // Where the nodes report cluster-scoped profiles (SPO's own namespace).
         crate::handlers::ensure_namespace(state, SPO_NAMESPACE)?;
     }
-    let pods = state
-        .store
-        .list(&Gvr::new("", "v1", "pods"), None, &all)?
-        .items;
     let statuses = state
         .store
         .list(

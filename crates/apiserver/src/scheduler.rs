@@ -308,9 +308,9 @@ pub fn bind(state: &State, ns: &str, name: &str, node: &str) -> Result<Value> {
     Ok(bound)
 }
 
-/// One scheduling pass over the pending pods.
-pub fn schedule_once(state: &State) -> Result<()> {
-    let all_pods = list(state, &pods())?;
+/// One scheduling pass over the pending pods; `all_pods` are every stored pod (the
+/// controllers' informer, [`armorlet_store::Informer`]).
+pub fn schedule_once(state: &State, all_pods: &[&Value]) -> Result<()> {
     let nodes = list(state, &Gvr::new("", "v1", "nodes"))?;
     let mut load: BTreeMap<String, usize> = BTreeMap::new();
     for p in all_pods.iter().filter(|p| !is_terminal(p)) {

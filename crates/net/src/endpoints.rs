@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 /// The `Endpoints` object for `service` given all `pods`, or `None` when the
 /// Service has no selector (its Endpoints are managed by the user).
-pub fn endpoints_for(service: &Value, pods: &[Value]) -> Option<Value> {
+pub fn endpoints_for(service: &Value, pods: &[&Value]) -> Option<Value> {
     let selector = service["spec"]["selector"].as_object()?;
     if selector.is_empty() {
         return None;
@@ -171,7 +171,7 @@ mod tests {
             pod("c", "10.244.0.4", false, "web"),
             pod("other", "10.244.0.5", true, "db"),
         ];
-        let ep = endpoints_for(&service(json!("http")), &pods).unwrap();
+        let ep = endpoints_for(&service(json!("http")), &pods.each_ref()).unwrap();
         assert_eq!(ep["kind"], "Endpoints");
         assert_eq!(ep["metadata"]["labels"]["tier"], "x");
         let s = &ep["subsets"][0];
@@ -189,9 +189,9 @@ mod tests {
     #[test]
     fn numeric_and_default_target_ports() {
         let pods = [pod("a", "10.244.0.2", true, "web")];
-        let ep = endpoints_for(&service(json!(8080)), &pods).unwrap();
+        let ep = endpoints_for(&service(json!(8080)), &pods.each_ref()).unwrap();
         assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8080);
-        let ep = endpoints_for(&service(Value::Null), &pods).unwrap();
+        let ep = endpoints_for(&service(Value::Null), &pods.each_ref()).unwrap();
         assert_eq!(ep["subsets"][0]["ports"][0]["port"], 80);
     }
 
@@ -200,7 +200,10 @@ mod tests {
         let mut svc = service(json!(80));
         assert_eq!(endpoints_for(&svc, &[]).unwrap()["subsets"], json!([]));
         let no_ip = pod("a", "", true, "web");
-        assert_eq!(endpoints_for(&svc, &[no_ip]).unwrap()["subsets"], json!([]));
+        assert_eq!(
+            endpoints_for(&svc, &[&no_ip]).unwrap()["subsets"],
+            json!([])
+        );
         svc["spec"]["selector"] = Value::Null;
         assert!(endpoints_for(&svc, &[]).is_none());
     }

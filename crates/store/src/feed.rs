@@ -87,6 +87,16 @@ impl Feed {
 }
 
 impl FeedReceiver {
+    /// The next entry or `Lagged` if one is there already; `None` when the queue is empty.
+    pub(crate) fn try_next(&mut self) -> Option<Next> {
+        if self.lagged.load(Ordering::Acquire) {
+            while self.rx.try_recv().is_ok() {}
+            self.lagged.store(false, Ordering::Release);
+            return Some(Next::Lagged);
+        }
+        self.rx.try_recv().ok().map(Next::Entry)
+    }
+
     /// The next entry, or `Lagged`. Cancel-safe.
     pub(crate) async fn next(&mut self) -> Next {
         loop {

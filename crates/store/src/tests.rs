@@ -784,3 +784,123 @@ fn expiring_objects_are_deleted_with_a_deleted_event_after_their_ttl() {
     assert_eq!(s.leased(), 1);
     assert!(s.get(&events, "default", "kept").is_ok());
 }
+
+/// The names an informer holds for `gvr`, in its order.
+fn informer_names(i: &Informer, gvr: &Gvr) -> Vec<String> {
+    i.list(gvr)
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_informer_follows_creates_updates_and_deletes_of_its_resources_only() {
+    let (_d, s) = open();
+    s.create(&pods(), "default", pod("b", json!({})), &w())
+        .unwrap();
+    s.create(&ds(), "default", pod("d", json!({})), &w())
+        .unwrap();
+    let mut inf = s.informer(&[pods()]).unwrap();
+    assert_eq!(informer_names(&inf, &pods()), ["b"]);
+    assert!(inf.list(&ds()).is_empty(), "not an informed resource");
+
+    s.create(&pods(), "default", pod("a", json!({})), &w())
+        .unwrap();
+    s.create(&pods(), "aaa", pod("z", json!({})), &w()).unwrap();
+    s.update(&pods(), "default", "b", pod("b", json!({"v": "2"})), &w())
+        .unwrap();
+    s.create(&ds(), "default", pod("e", json!({})), &w())
+        .unwrap();
+    // Nothing applied before sync.
+    assert_eq!(informer_names(&inf, &pods()), ["b"]);
+    inf.sync().unwrap();
+    // The store's list order: namespace, then name.
+    assert_eq!(informer_names(&inf, &pods()), ["z", "a", "b"]);
+    assert_eq!(inf.list(&pods())[2]["metadata"]["labels"]["v"], "2");
+    assert_eq!(
+        inf.resource_version(),
+        s.current_resource_version().unwrap()
+    );
+
+    s.delete(&pods(), "default", "a", &DeleteOptions::default())
+        .unwrap();
+    inf.sync().unwrap();
+    assert_eq!(informer_names(&inf, &pods()), ["z", "b"]);
+    let listed: Vec<Value> = s
+        .list(&pods(), None, &ListOptions::default())
+        .unwrap()
+        .items;
+    let cached: Vec<Value> = inf.list(&pods()).into_iter().cloned().collect();
+    assert_eq!(cached, listed);
+}
+
+#[test]
+fn an_informer_whose_feed_overflowed_lists_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_with(
+        dir.path(),
+        Options {
+            live_buffer: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut inf = s.informer(&[pods()]).unwrap();
+    for i in 0..20 {
+        s.create(
+            &pods(),
+            "default",
+            pod(&format!("p{i:02}"), json!({})),
+            &w(),
+        )
+        .unwrap();
+    }
+    s.delete(&pods(), "default", "p03", &DeleteOptions::default())
+        .unwrap();
+    inf.sync().unwrap();
+    let want: Vec<String> = (0..20)
+        .filter(|i| *i != 3)
+        .map(|i| format!("p{i:02}"))
+        .collect();
+    assert_eq!(informer_names(&inf, &pods()), want);
+    assert_eq!(
+        inf.resource_version(),
+        s.current_resource_version().unwrap()
+    );
+    // And it follows the feed again afterwards.
+    s.create(&pods(), "default", pod("q", json!({})), &w())
+        .unwrap();
+    inf.sync().unwrap();
+    assert_eq!(inf.list(&pods()).len(), 20);
+}
+
+#[test]
+fn wrote_since_finds_deletions_and_needles_in_later_writes_only() {
+    let (_d, s) = open();
+    s.create(
+        &pods(),
+        "default",
+        pod("owned", json!({"ownerReferences": "x"})),
+        &w(),
+    )
+    .unwrap();
+    let after = s.current_resource_version().unwrap();
+    assert!(!s.wrote_since(after, &["ownerReferences"]).unwrap());
+    assert!(s.wrote_since(after - 1, &["ownerReferences"]).unwrap());
+    s.create(&pods(), "default", pod("plain", json!({})), &w())
+        .unwrap();
+    assert!(!s.wrote_since(after, &["ownerReferences"]).unwrap());
+    assert!(s.wrote_since(after, &["\"plain\""]).unwrap());
+    s.delete(&pods(), "default", "plain", &DeleteOptions::default())
+        .unwrap();
+    assert!(
+        s.wrote_since(after, &["ownerReferences"]).unwrap(),
+        "a deletion"
+    );
+    let now = s.current_resource_version().unwrap();
+    assert!(!s.wrote_since(now, &["ownerReferences"]).unwrap());
+    // Compacted writes cannot be ruled out.
+    s.compact(now).unwrap();
+    assert!(s.wrote_since(now - 1, &["ownerReferences"]).unwrap());
+    assert!(!s.wrote_since(now, &["ownerReferences"]).unwrap());
+}
