@@ -19,6 +19,33 @@ use serde_json::{Map, Value};
 use crate::crd::FieldValidation;
 use crate::error::ApiError;
 
+/// The part of an OpenAPI schema that [`check_unknown`] reads: `$ref`, `allOf`, `properties`,
+/// `additionalProperties`, `items` and `x-kubernetes-preserve-unknown-fields`, recursively.
+/// The schemas are kept for the life of the server, and descriptions are most of their size.
+pub fn structural(schema: &Value) -> Value {
+    let Some(map) = schema.as_object() else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        let kept = match k.as_str() {
+            "$ref" | "x-kubernetes-preserve-unknown-fields" => v.clone(),
+            "allOf" => Value::Array(v.as_array().into_iter().flatten().map(structural).collect()),
+            "items" | "additionalProperties" => structural(v),
+            "properties" => Value::Object(
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, p)| (name.clone(), structural(p)))
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        out.insert(k.clone(), kept);
+    }
+    Value::Object(out)
+}
+
 /// The schema `s` stands for: through `$ref`s and single-element `allOf`s.
 fn resolve<'a>(components: &'a Map<String, Value>, mut s: &'a Value) -> &'a Value {
     // The chain is short in practice (a field's `allOf: [{$ref}]`); the bound guards a cycle.
@@ -157,7 +184,7 @@ mod tests {
             "Spec": {"type": "object", "properties": {
                 "containers": {"type": "array", "items": {"$ref": "#/components/schemas/C"}},
                 "securityContext": {"type": "object", "properties": {"runAsUser": {"type": "integer"}}}}},
-            "C": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "C": {"type": "object", "description": "A container.", "properties": {"name": {"type": "string"}}},
         })
         .as_object()
         .unwrap()
@@ -193,6 +220,32 @@ mod tests {
                              "managedFields": [{"anything": {"f:x": {}}}]},
                 "spec": {"containers": [{"name": "c"}, {"name": "d"}]}})
         );
+    }
+
+    #[test]
+    fn the_structural_schema_keeps_what_the_check_reads_only() {
+        let full = components();
+        let slim: Map<String, Value> = full
+            .iter()
+            .map(|(k, v)| (k.clone(), structural(v)))
+            .collect();
+        assert_eq!(slim["C"], json!({"properties": {"name": {}}}));
+        assert_eq!(
+            slim["Meta"]["properties"]["managedFields"],
+            json!({"items": {"$ref": "#/components/schemas/Raw"}})
+        );
+        assert_eq!(
+            slim["Raw"],
+            json!({"x-kubernetes-preserve-unknown-fields": true})
+        );
+        let obj = json!({"metadata": {"name": "p", "x": 1, "labels": {"a": "b"},
+                                      "managedFields": [{"y": 2}]},
+                         "spec": {"containers": [{"name": "c", "z": 3}], "top": 1}});
+        let (mut a, mut b) = (obj.clone(), obj);
+        let wa = check_unknown(def(), &full, "Pod", &mut a, FieldValidation::Warn).unwrap();
+        let wb = check_unknown(def(), &slim, "Pod", &mut b, FieldValidation::Warn).unwrap();
+        assert_eq!((wa.len(), &a), (3, &b));
+        assert_eq!(wa, wb);
     }
 
     #[test]

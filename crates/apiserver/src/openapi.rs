@@ -284,7 +284,14 @@ pub fn kind_schema(def: &ResourceDef, rel: &Registry) -> Option<(Arc<Map<String,
             .entry(key)
             .or_insert_with(|| {
                 let served = served_builtins(&def.group, &def.version, rel);
-                builtin_schemas(&def.group, &def.version, &served, rel).map(Arc::new)
+                builtin_schemas(&def.group, &def.version, &served, rel).map(|all| {
+                    // Only what the unknown-field check reads: a third of the size.
+                    Arc::new(
+                        all.iter()
+                            .map(|(k, v)| (k.clone(), crate::fields::structural(v)))
+                            .collect(),
+                    )
+                })
             })
             .clone()?
     };
