@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod image;
 pub mod kind;
 pub mod manifests;
+pub mod memory;
 pub mod monitor;
 pub mod node;
 pub mod profile;

@@ -567,6 +567,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--name and --kubeconfig are required to run a node agent");
     };
     super::up::init_tracing();
+    super::memory::trim_when_quiet();
     let cfg = args.agent.config(
         name,
         kubeconfig,

@@ -111,6 +111,7 @@ pub fn init_tracing() {
 /// Containers keep running after shutdown (see `armorlet node`).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
+    super::memory::trim_when_quiet();
     let rt = super::async_runtime()?;
     rt.block_on(async move {
         let kind = match &args.config {
