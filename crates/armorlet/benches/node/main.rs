@@ -14,14 +14,16 @@
 //! - **Burst**: 50 pods in one `kubectl apply` until all are Ready, and `kubectl delete` of all
 //!   until all are gone, against 50 bare crun runs and `podman kube play`/`down` of the same.
 //! - **API**: create, get, list, merge patch, watch delivery and delete with 1,000 pods stored,
-//!   through kube-rs, against `GET /version` on the same connection.
+//!   through kube-rs, against `GET /version` on the same connection; then four clients at once
+//!   (requests/s).
 //! - **NodePort**: an HTTP request (new connection, GET, whole response) to http-echo through a
 //!   NodePort on the node's address against the same request to the pod IP directly.
 //!
 //! Prints Markdown tables (median, p99, ratio of medians), writes the PNG chart of the pod start
 //! distributions to `$ARMORLET_BENCH_CHART` (default `target/bench/pod-start.png`), and never
 //! asserts on times. `cargo bench -p armorlet --bench node` (root, crun, kubectl; as the e2e
-//! tests); `-- --quick` runs a few iterations only, to prove the benchmark still works.
+//! tests); `-- --quick` runs a few iterations only, to prove the benchmark still works;
+//! `-- --only density|pod-start|burst|api|nodeport` (repeatable) runs only those sections.
 
 mod chart;
 #[path = "../../tests/common/mod.rs"]
@@ -83,7 +85,18 @@ const HEADER: &str = "| benchmark | n | median | p99 | baseline | baseline media
 const APPARMOR_PROFILE: &str = "profile armorlet-bench {\n  /** rix,\n  /tmp/** rw,\n}\n";
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].as_str())
+        .collect();
+    const SECTIONS: [&str; 5] = ["density", "pod-start", "burst", "api", "nodeport"];
+    if let Some(bad) = only.iter().find(|s| !SECTIONS.contains(s)) {
+        panic!("--only {bad}: not one of {SECTIONS:?}");
+    }
+    let want = |section: &str| only.is_empty() || only.contains(&section);
     let c = Cluster::landlock(&[]);
     let profile = c.dir.path().join("armorlet-bench");
     std::fs::write(&profile, APPARMOR_PROFILE).unwrap();
@@ -97,13 +110,41 @@ fn main() {
     let watcher = Watcher::start(&c.kubeconfig(), "default");
     // First, while the process has served nothing else: its memory then is the agent's and
     // the server's own, not what earlier benchmarks left in the allocator.
-    println!("### Density: 110 running pods\n");
-    println!("{}\n", density(&c, &watcher, quick).join("\n"));
+    if want("density") {
+        println!("### Density: 110 running pods\n");
+        println!("{}\n", density(&c, &watcher, quick).join("\n"));
+    }
 
     let podman = Podman::new(&c);
     let floor = Bundle::new(c.dir.path());
 
-    let (rows, chart) = pod_start(&c, &watcher, &floor, &podman, if quick { 2 } else { 30 });
+    if want("pod-start") {
+        pod_start_section(&c, &watcher, &floor, &podman, quick);
+    }
+    if want("burst") {
+        let rows = burst(&c, &watcher, &floor, &podman, if quick { 1 } else { 5 });
+        println!(
+            "### Burst: 50 pods in one apply\n\n{HEADER}\n{}\n",
+            rows.join("\n")
+        );
+    }
+    if want("api") {
+        let stored = if quick { 50 } else { 1000 };
+        let (rows, throughput) = api(&c, stored, if quick { 20 } else { 300 });
+        println!(
+            "### API with {stored} pods stored (kube-rs, one connection)\n\n{HEADER}\n{}\n\n{throughput}\n",
+            rows.join("\n")
+        );
+    }
+    if want("nodeport") {
+        let rows = nodeport(&c, if quick { 20 } else { 2000 });
+        println!("### NodePort\n\n{HEADER}\n{}", rows.join("\n"));
+    }
+}
+
+/// Pod start latencies, printed with their chart.
+fn pod_start_section(c: &Cluster, watcher: &Watcher, floor: &Bundle, podman: &Podman, quick: bool) {
+    let (rows, chart) = pod_start(c, watcher, floor, podman, if quick { 2 } else { 30 });
     println!("### Pod start\n\n{HEADER}\n{}\n", rows.join("\n"));
     let chart_path = std::env::var_os("ARMORLET_BENCH_CHART")
         .map(PathBuf::from)
@@ -116,26 +157,6 @@ fn main() {
         Ok(()) => println!("Chart of these distributions: `{}`\n", chart_path.display()),
         Err(e) => panic!("the chart: {e}"),
     }
-
-    let rows = burst(&c, &watcher, &floor, &podman, if quick { 1 } else { 5 });
-    println!(
-        "### Burst: 50 pods in one apply\n\n{HEADER}\n{}\n",
-        rows.join("\n")
-    );
-
-    let rows = api(
-        &c,
-        if quick { 50 } else { 1000 },
-        if quick { 20 } else { 300 },
-    );
-    println!(
-        "### API with {} pods stored (kube-rs, one connection)\n\n{HEADER}\n{}\n",
-        if quick { 50 } else { 1000 },
-        rows.join("\n")
-    );
-
-    let rows = nodeport(&c, if quick { 20 } else { 2000 });
-    println!("### NodePort\n\n{HEADER}\n{}", rows.join("\n"));
 }
 
 /// How a benchmark pod is confined.
@@ -455,7 +476,7 @@ fn density(c: &Cluster, w: &Watcher, quick: bool) -> Vec<String> {
 
 /// API latency with `stored` pods: each verb through kube-rs on one connection, against
 /// `GET /version`, interleaved.
-fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
+fn api(c: &Cluster, stored: usize, n: usize) -> (Vec<String>, String) {
     use futures_util::StreamExt;
     use k8s_openapi::api::core::v1::{Namespace, Pod};
     use kube::api::{
@@ -493,6 +514,7 @@ fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
         let mut get = Series::new("get a pod");
         let mut patch = Series::new("merge patch a pod's label");
         let mut delivery = Series::new("watch: patch → event received");
+        let mut after_write = Series::new("watch: event received after the patch returned");
         let mut list = Series::new(&format!("list all {stored} pods"));
         let mut list_page = Series::new("list, first page of 500 (as kubectl)");
         let rv = pods
@@ -519,6 +541,7 @@ fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
                 .await
                 .unwrap();
             patch.samples.push(t.elapsed());
+            let returned = Instant::now();
             loop {
                 match events.next().await.expect("the watch ended").unwrap() {
                     WatchEvent::Modified(p)
@@ -532,6 +555,9 @@ fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
                 }
             }
             delivery.samples.push(t.elapsed());
+            after_write
+                .samples
+                .push(Instant::now().saturating_duration_since(returned));
 
             if i % 10 == 0 {
                 let t = Instant::now();
@@ -544,6 +570,8 @@ fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
             }
             version.samples.push(version_time(&client).await);
         }
+        drop(events);
+        let (concurrent, throughput) = concurrent_clients(c, stored, n).await;
         let mut delete = Series::new("delete a pod (grace period 0)");
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
@@ -557,11 +585,73 @@ fn api(c: &Cluster, stored: usize, n: usize) -> Vec<String> {
         ns.delete("bench-api", &DeleteParams::default())
             .await
             .unwrap();
-        [create, get, patch, delivery, list_page, list, delete]
-            .iter()
-            .map(|s| row(s, &version))
-            .collect()
+        let rows = [
+            create,
+            get,
+            patch,
+            delivery,
+            after_write,
+            concurrent,
+            list_page,
+            list,
+            delete,
+        ]
+        .iter()
+        .map(|s| row(s, &version))
+        .collect();
+        (rows, throughput)
     })
+}
+
+/// Four clients at once, each on its own connection (its own kube-rs client), each getting and
+/// merge-patching stored pods in turn, `rounds` of each; their latencies, and the requests/s of
+/// all four together as a sentence.
+async fn concurrent_clients(c: &Cluster, stored: usize, rounds: usize) -> (Series, String) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    const CLIENTS: usize = 4;
+    let mut apis = Vec::new();
+    for _ in 0..CLIENTS {
+        let client = armorlet_node::client_from_kubeconfig(&c.kubeconfig())
+            .await
+            .unwrap();
+        let pods: Api<Pod> = Api::namespaced(client, "bench-api");
+        // Opens the connection before the clock starts.
+        pods.get("stored-0").await.unwrap();
+        apis.push(pods);
+    }
+    let start = Instant::now();
+    let each =
+        futures_util::future::join_all(apis.into_iter().enumerate().map(|(k, pods)| async move {
+            let mut samples = Vec::new();
+            for j in 0..rounds {
+                let name = format!("stored-{}", (k * 251 + j * 7919) % stored);
+                let t = Instant::now();
+                pods.get(&name).await.unwrap();
+                samples.push(t.elapsed());
+                let body =
+                    serde_json::json!({"metadata": {"labels": {"client": format!("{k}-{j}")}}});
+                let t = Instant::now();
+                pods.patch(&name, &PatchParams::default(), &Patch::Merge(&body))
+                    .await
+                    .unwrap();
+                samples.push(t.elapsed());
+            }
+            samples
+        }))
+        .await;
+    let elapsed = start.elapsed();
+    let mut series = Series::new(&format!(
+        "{CLIENTS} clients at once: a get or a merge patch"
+    ));
+    series.samples = each.into_iter().flatten().collect();
+    let total = series.samples.len();
+    let sentence = format!(
+        "{CLIENTS} concurrent clients (one connection each, a get then a merge patch in turn): {total} requests in {:.2} s, **{:.0} requests/s**.",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    (series, sentence)
 }
 
 /// `podman kube play` of the same YAML, where podman runs here.
