@@ -484,8 +484,8 @@ impl Server {
             // Every stored pod, parsed once and kept current from the store's feed, for the
             // controllers below (made by the first pass that runs them).
             let informer: Arc<std::sync::Mutex<Option<armorlet_store::Informer>>> = Arc::default();
-            // The garbage collector's memory of what it has seen ([`gc::sync_once`]).
-            let gc_seen: Arc<std::sync::Mutex<Option<u64>>> = Arc::default();
+            // The garbage collector's view of the objects with owners ([`gc::Tracked`]).
+            let gc_seen: Arc<std::sync::Mutex<gc::Tracked>> = Arc::default();
             // The error of the failing passes, and when it was last logged.
             let mut failing: Option<(String, std::time::Instant)> = None;
             loop {

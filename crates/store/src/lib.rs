@@ -142,6 +142,18 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
+/// One write from the event log, its object as stored JSON text ([`Store::writes_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawWrite {
+    /// The resource key ([`Gvr::key`]).
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    /// The object was deleted (`data` is its last state).
+    pub deleted: bool,
+    pub data: String,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListResult {
@@ -976,28 +988,29 @@ impl Store {
             .collect()
     }
 
-    /// Whether a write after resourceVersion `after` deleted an object or stored one whose JSON
-    /// text contains one of `needles`; also true when those writes are no longer in the event
-    /// log (compacted), as nothing can then be ruled out. A controller's cheap "anything for
-    /// me?" before it scans the whole store (the garbage collector).
-    pub fn wrote_since(&self, after: u64, needles: &[&str]) -> Result<bool> {
+    /// The writes after resourceVersion `after`, oldest first, with the resourceVersion they
+    /// reach; `None` when some of them are no longer in the event log (compacted). Objects are
+    /// left as JSON text: a controller parses only those it keeps (the garbage collector, which
+    /// follows the objects with owners this way instead of scanning the store every pass).
+    pub fn writes_after(&self, after: u64) -> Result<Option<(u64, Vec<RawWrite>)>> {
         let conn = self.lock();
         if meta_get(&conn, "compacted")? > after {
-            return Ok(true);
+            return Ok(None);
         }
-        let mut stmt = conn.prepare_cached("SELECT type, data FROM events WHERE rv > ?1")?;
-        let mut rows = stmt.query([after as i64])?;
-        while let Some(row) = rows.next()? {
-            // Both columns are TEXT NOT NULL.
-            if row.get_ref(0)?.as_str().unwrap_or_default() == EventType::Deleted.as_str() {
-                return Ok(true);
-            }
-            let data = row.get_ref(1)?.as_str().unwrap_or_default();
-            if needles.iter().any(|n| data.contains(n)) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let head = meta_get(&conn, "resource_version")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT resource, namespace, name, type, data FROM events WHERE rv > ?1 ORDER BY rv",
+        )?;
+        let rows = stmt.query_map([after as i64], |r| {
+            Ok(RawWrite {
+                resource: r.get(0)?,
+                namespace: r.get(1)?,
+                name: r.get(2)?,
+                deleted: r.get::<_, String>(3)? == EventType::Deleted.as_str(),
+                data: r.get(4)?,
+            })
+        })?;
+        Ok(Some((head, rows.collect::<rusqlite::Result<Vec<_>>>()?)))
     }
 
     /// Every (resource key, name) stored in a namespace, for namespace deletion.

@@ -875,32 +875,27 @@ fn an_informer_whose_feed_overflowed_lists_again() {
 }
 
 #[test]
-fn wrote_since_finds_deletions_and_needles_in_later_writes_only() {
+fn writes_after_lists_later_writes_in_order_until_compacted() {
     let (_d, s) = open();
-    s.create(
-        &pods(),
-        "default",
-        pod("owned", json!({"ownerReferences": "x"})),
-        &w(),
-    )
-    .unwrap();
+    s.create(&pods(), "default", pod("a", json!({})), &w())
+        .unwrap();
     let after = s.current_resource_version().unwrap();
-    assert!(!s.wrote_since(after, &["ownerReferences"]).unwrap());
-    assert!(s.wrote_since(after - 1, &["ownerReferences"]).unwrap());
-    s.create(&pods(), "default", pod("plain", json!({})), &w())
+    assert_eq!(s.writes_after(after).unwrap(), Some((after, vec![])));
+    s.create(&pods(), "ns", pod("b", json!({"x": "y"})), &w())
         .unwrap();
-    assert!(!s.wrote_since(after, &["ownerReferences"]).unwrap());
-    assert!(s.wrote_since(after, &["\"plain\""]).unwrap());
-    s.delete(&pods(), "default", "plain", &DeleteOptions::default())
+    s.delete(&pods(), "default", "a", &DeleteOptions::default())
         .unwrap();
-    assert!(
-        s.wrote_since(after, &["ownerReferences"]).unwrap(),
-        "a deletion"
-    );
-    let now = s.current_resource_version().unwrap();
-    assert!(!s.wrote_since(now, &["ownerReferences"]).unwrap());
-    // Compacted writes cannot be ruled out.
-    s.compact(now).unwrap();
-    assert!(s.wrote_since(now - 1, &["ownerReferences"]).unwrap());
-    assert!(!s.wrote_since(now, &["ownerReferences"]).unwrap());
+    let (head, writes) = s.writes_after(after).unwrap().unwrap();
+    assert_eq!(head, s.current_resource_version().unwrap());
+    let seen: Vec<(&str, &str, bool)> = writes
+        .iter()
+        .map(|w| (w.namespace.as_str(), w.name.as_str(), w.deleted))
+        .collect();
+    assert_eq!(seen, [("ns", "b", false), ("default", "a", true)]);
+    assert_eq!(writes[0].resource, pods().key());
+    assert!(writes[0].data.contains("\"x\":\"y\""), "{}", writes[0].data);
+    // Compacted writes cannot be listed.
+    s.compact(head).unwrap();
+    assert_eq!(s.writes_after(after).unwrap(), None);
+    assert_eq!(s.writes_after(head).unwrap(), Some((head, vec![])));
 }
