@@ -19,6 +19,7 @@
 //! the relative includes of the corpus resolve the same way for both.
 //! Nothing here asserts on time; it only prints.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -57,10 +58,13 @@ enum Run {
 
 fn run_process(cmd: &mut Command) -> std::io::Result<Run> {
     let start = Instant::now();
+    // Its own process group: apparmor_parser forks workers, and a timed-out one must not stay
+    // behind (one kept a core busy for 13 minutes after a run, skewing what ran next).
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()?;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -70,6 +74,9 @@ fn run_process(cmd: &mut Command) -> std::io::Result<Run> {
             });
         }
         if start.elapsed() > PROCESS_TIMEOUT {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             return Ok(Run::TimedOut);
