@@ -3,8 +3,10 @@
 //! Every test starts its own server as a child process on an ephemeral port with its own data
 //! directory and its own HOME (kubectl caches discovery under ~/.kube), and kills it on drop.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -14,54 +16,8 @@ const KUBECTL: &str = "/usr/bin/kubectl";
 /// against hanging forever, never an assertion about speed.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-struct Server {
-    child: Child,
-    kubeconfig: PathBuf,
-}
-
-impl Server {
-    /// Restarts on an existing data dir, control plane only like `Cluster::with_args`.
-    fn start(data: &Path) -> Server {
-        Server::start_with(data, &["--nodes", "0"])
-    }
-
-    fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_armorlet"))
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn armorlet up");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("armorlet up printed nothing")
-        });
-        let kubeconfig = PathBuf::from(
-            line.strip_prefix("export KUBECONFIG=")
-                .unwrap_or_else(|| panic!("unexpected first line {line:?}")),
-        );
-        assert_eq!(kubeconfig, data.join("kubeconfig"));
-        Server { child, kubeconfig }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// `armorlet up`, killed on drop.
+use common::UpProcess as Server;
 
 /// A server plus a scratch directory for HOME and manifests.
 struct Cluster {
@@ -631,7 +587,7 @@ fn objects_and_resource_versions_survive_kill_9_and_watches_resume() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     drop(server);
-    c.server = Some(Server::start(&c.dir.path().join("data")));
+    c.server = Some(Server::control_plane(&c.dir.path().join("data")));
 
     let after = c.ok(&[
         "get",
@@ -999,7 +955,7 @@ fn sigterm_ends_open_watches_and_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The data directory still opens: restart and read the object back.
-    c.server = Some(Server::start(&c.dir.path().join("data")));
+    c.server = Some(Server::control_plane(&c.dir.path().join("data")));
     assert_eq!(
         c.ok(&["get", "configmap", "cfg", "-o", "name"]),
         "configmap/cfg\n"

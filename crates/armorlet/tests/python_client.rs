@@ -3,15 +3,13 @@
 //! that matches Kubernetes 1.32, which `scripts/install-deps` installs from PyPI into
 //! `/opt/armorlet/pyclient`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use common::{repo, UpProcess};
+use std::path::Path;
+use std::process::Command;
 
 const PYTHON: &str = "/opt/armorlet/pyclient/bin/python";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[test]
 fn python_kubernetes_client_scenarios() {
@@ -21,37 +19,14 @@ fn python_kubernetes_client_scenarios() {
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_armorlet"))
-        .args([
-            "up",
-            "--nodes",
-            "0",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let first = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let kubeconfig = first
-        .strip_prefix("export KUBECONFIG=")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let server = UpProcess::control_plane(&data);
     let out = Command::new(PYTHON)
         .arg(repo().join("testdata/python/client_scenarios.py"))
-        .arg(&kubeconfig)
+        .arg(&server.kubeconfig)
         .env("HOME", dir.path())
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -3,10 +3,11 @@
 //! until a node changes so that it fits. The control plane runs alone (`--nodes 0`); the Node
 //! object is created by the test, as a node agent would.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::UpProcess;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
@@ -14,54 +15,22 @@ const KUBECTL: &str = "/usr/bin/kubectl";
 const PATIENCE: Duration = Duration::from_secs(60);
 
 struct Cluster {
-    dir: tempfile::TempDir,
     kubeconfig: PathBuf,
-    child: Child,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    /// `None` when the test runs the server in-process. Dropped before `dir`: the server stops
+    /// before its data directory goes.
+    _server: Option<UpProcess>,
+    dir: tempfile::TempDir,
 }
 
 impl Cluster {
     fn start() -> Cluster {
         assert!(Path::new(KUBECTL).exists(), "{KUBECTL} is required");
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_armorlet"))
-            .args([
-                "up",
-                "--nodes",
-                "0",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn armorlet up");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .expect("armorlet up printed nothing");
-        let kubeconfig = PathBuf::from(
-            line.strip_prefix("export KUBECONFIG=")
-                .expect("kubeconfig line"),
-        );
+        let server = UpProcess::control_plane(&dir.path().join("data"));
         Cluster {
+            kubeconfig: server.kubeconfig.clone(),
+            _server: Some(server),
             dir,
-            kubeconfig,
-            child,
         }
     }
 
@@ -273,9 +242,9 @@ fn silent_node_becomes_unknown_and_unreachable_then_recovers() {
     let kubeconfig = server.kubeconfig_path().to_owned();
     rt.spawn(server.serve(std::future::pending()));
     let c = Cluster {
-        child: Command::new("sleep").arg("600").spawn().unwrap(),
-        dir,
         kubeconfig,
+        _server: None,
+        dir,
     };
     // The controller-manager objects every namespace gets.
     c.wait_for(&["get", "serviceaccount,configmap", "-o", "name"], |o| {

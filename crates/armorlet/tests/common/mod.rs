@@ -65,6 +65,62 @@ pub fn armorlet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_armorlet"))
 }
 
+/// A running `armorlet up` on a data directory, its first line (`export KUBECONFIG=...`) read
+/// and the rest of its stdout drained on a thread; killed on drop.
+pub struct UpProcess {
+    pub child: Child,
+    pub kubeconfig: PathBuf,
+}
+
+impl UpProcess {
+    /// The control plane alone (`--nodes 0`), on `data` (new or from an earlier run).
+    pub fn control_plane(data: &Path) -> UpProcess {
+        UpProcess::start_with(data, &["--nodes", "0"])
+    }
+
+    /// `armorlet up --listen 127.0.0.1:0 --data-dir DATA EXTRA...`.
+    pub fn start_with(data: &Path, extra: &[&str]) -> UpProcess {
+        let mut child = armorlet()
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn armorlet up");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("armorlet up printed nothing")
+        });
+        let kubeconfig = PathBuf::from(
+            line.strip_prefix("export KUBECONFIG=")
+                .unwrap_or_else(|| panic!("unexpected first line {line:?}")),
+        );
+        assert_eq!(kubeconfig, data.join("kubeconfig"));
+        UpProcess { child, kubeconfig }
+    }
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
