@@ -479,13 +479,7 @@ impl Server {
             // server from parsing every pod several times a second (110 pods: most of its
             // idle CPU). The node lifecycle check depends on time too and always runs.
             let mut settled: Option<u64> = None;
-            // The node lifecycle controller's memory of heartbeats (monotonic), across passes.
-            let node_health = Arc::new(std::sync::Mutex::new(nodelifecycle::NodeHealth::default()));
-            // Every stored pod, parsed once and kept current from the store's feed, for the
-            // controllers below (made by the first pass that runs them).
-            let informer: Arc<std::sync::Mutex<Option<armorlet_store::Informer>>> = Arc::default();
-            // The garbage collector's view of the objects with owners ([`gc::Tracked`]).
-            let gc_seen: Arc<std::sync::Mutex<gc::Tracked>> = Arc::default();
+            let memory: Arc<std::sync::Mutex<ControllerMemory>> = Arc::default();
             // The error of the failing passes, and when it was last logged.
             let mut failing: Option<(String, std::time::Instant)> = None;
             loop {
@@ -500,33 +494,24 @@ impl Server {
                     } => {
                         let st = sched_state.clone();
                         let last = settled.take();
-                        let health = node_health.clone();
-                        let informer = informer.clone();
-                        let gc_seen = gc_seen.clone();
+                        let memory = memory.clone();
                         let pass = move || -> std::result::Result<Option<u64>, error::ApiError> {
                             if publish_defaults {
                                 admission::ensure_namespace_defaults(&st)?;
                             }
-                            nodelifecycle::check_once(
-                                &st,
-                                node_grace,
-                                &mut health.lock().unwrap_or_else(|p| p.into_inner()),
-                            )?;
+                            let mut memory = memory.lock().unwrap_or_else(|p| p.into_inner());
+                            let memory = &mut *memory;
+                            nodelifecycle::check_once(&st, node_grace, &mut memory.node_health)?;
                             let before = st.store.current_resource_version()?;
                             if last == Some(before) {
                                 return Ok(last);
                             }
                             let pods_gvr = armorlet_store::Gvr::new("", "v1", "pods");
-                            let mut informer = informer.lock().unwrap_or_else(|p| p.into_inner());
-                            let informer = match &mut *informer {
-                                Some(i) => match i.sync() {
-                                    Ok(()) => i,
-                                    // Lists again on the next pass.
-                                    Err(e) => {
-                                        *informer = None;
-                                        return Err(e.into());
-                                    }
-                                },
+                            let informer = match &mut memory.pods {
+                                Some(i) => {
+                                    i.sync()?;
+                                    i
+                                }
                                 none => none.insert(st.store.informer(std::slice::from_ref(&pods_gvr))?),
                             };
                             let pods = informer.list(&pods_gvr);
@@ -534,7 +519,7 @@ impl Server {
                             profiles::sync_once(&st, &pods)?;
                             scheduler::schedule_once(&st, &pods)?;
                             endpoints::sync_once(&st, &pods)?;
-                            gc::sync_once(&st, &mut gc_seen.lock().unwrap_or_else(|p| p.into_inner()))?;
+                            gc::sync_once(&st, &mut memory.gc)?;
                             // Settled only when this pass wrote nothing: a write may be work
                             // for a controller that ran before it.
                             let after = st.store.current_resource_version()?;
@@ -647,6 +632,18 @@ impl Server {
 /// Whether a new connection starts with an HTTP request instead of a TLS handshake
 /// (crypto/tls `RecordHeaderError` + net/http `tlsRecordHeaderLooksLikeHTTP`: the first five
 /// bytes are `GET /`, `HEAD `, `POST `, `PUT /` or `OPTIO`). Waits at most 10 s for them.
+/// What the in-process controllers remember between passes.
+#[derive(Default)]
+struct ControllerMemory {
+    /// The node lifecycle controller's heartbeats (monotonic).
+    node_health: nodelifecycle::NodeHealth,
+    /// Every stored pod, parsed once and kept current from the store's feed, for the
+    /// controllers that read pods (made by the first pass that runs them).
+    pods: Option<armorlet_store::Informer>,
+    /// The garbage collector's view of the objects with owners.
+    gc: gc::Tracked,
+}
+
 async fn looks_like_plain_http(tcp: &tokio::net::TcpStream) -> bool {
     let mut head = [0u8; 5];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

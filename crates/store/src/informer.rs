@@ -24,6 +24,8 @@ pub struct Informer {
     /// By resource key ([`Gvr::key`]).
     resources: BTreeMap<String, Objects>,
     rv: u64,
+    /// A relist failed (its queue already emptied): the next [`Informer::sync`] lists again.
+    stale: bool,
 }
 
 impl std::fmt::Debug for Informer {
@@ -51,6 +53,7 @@ impl Store {
                 .map(|g| (g.key(), Objects::new()))
                 .collect(),
             rv: 0,
+            stale: true,
         };
         informer.relist()?;
         Ok(informer)
@@ -60,13 +63,16 @@ impl Store {
 impl Informer {
     /// Reads every object again: at the start, and after the feed dropped entries. The rows are
     /// read under the store's lock (with the feed emptied under it too, so the queue then holds
-    /// only later writes) and parsed after it is released.
+    /// only later writes) and parsed after it is released. The cache changes only when all
+    /// parsed; until then the informer is stale and lists again at the next sync.
     fn relist(&mut self) -> Result<()> {
+        self.stale = true;
         let mut rows: Vec<(String, String, String, String)> = Vec::new();
+        let rv;
         {
             let conn = self.store.lock();
             while self.rx.try_next().is_some() {}
-            self.rv = meta_get(&conn, "resource_version")?;
+            rv = meta_get(&conn, "resource_version")?;
             let mut stmt = conn.prepare_cached(
                 "SELECT namespace, name, data FROM objects WHERE resource = ?1 ORDER BY namespace, name",
             )?;
@@ -79,20 +85,29 @@ impl Informer {
                 }
             }
         }
-        for objects in self.resources.values_mut() {
-            objects.clear();
-        }
+        let mut fresh: BTreeMap<String, Objects> = self
+            .resources
+            .keys()
+            .map(|k| (k.clone(), Objects::new()))
+            .collect();
         for (resource, namespace, name, data) in rows {
             let object: Value = serde_json::from_str(&data)?;
-            if let Some(objects) = self.resources.get_mut(&resource) {
+            if let Some(objects) = fresh.get_mut(&resource) {
                 objects.insert((namespace, name), object);
             }
         }
+        self.resources = fresh;
+        self.rv = rv;
+        self.stale = false;
         Ok(())
     }
 
-    /// Applies the writes committed since the last call (without waiting for more).
+    /// Applies the writes committed since the last call (without waiting for more). After an
+    /// error the informer recovers by listing again at the next call.
     pub fn sync(&mut self) -> Result<()> {
+        if self.stale {
+            return self.relist();
+        }
         while let Some(next) = self.rx.try_next() {
             let entry = match next {
                 Next::Entry(entry) => entry,
