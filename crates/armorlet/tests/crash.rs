@@ -177,3 +177,41 @@ fn a_node_that_cannot_start_fails_armorlet_up() {
     );
     drop(taken);
 }
+
+/// The agent is killed after it set up a pod's network but before any container of the pod
+/// started (its image cannot be pulled). After the restart the pod's network is set up again:
+/// the CNI plugins refuse a second ADD for one pod (`eth0` exists in its namespace), so the
+/// attachment left from before is deleted first. Once its image is fixed, the pod runs.
+#[test]
+fn restart_between_network_set_up_and_first_start_sets_the_network_up_again() {
+    let mut c = Cluster::new("crun");
+    let yaml = pod("early").replace("busybox:1.28", "busybox:absent");
+    c.apply(&yaml);
+    c.wait_for("the pod IP while the image pull fails", || {
+        let p = c.pod("early");
+        let waiting = p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].clone();
+        (p["status"]["podIP"].is_string()
+            && (waiting == "ErrImagePull" || waiting == "ImagePullBackOff"))
+            .then_some(())
+    });
+    c.kill();
+    c.start();
+    c.kubectl_ok(&["set", "image", "pod/early", "c=busybox:1.28"]);
+    let p = c.wait_running("early");
+    let ip = p["status"]["podIP"].as_str().unwrap_or_default();
+    assert!(
+        ip.starts_with(&format!("10.244.{}.", c.node_index)),
+        "{}",
+        p["status"]
+    );
+    let failed = c
+        .kubectl_json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=early,reason=FailedCreatePodSandBox",
+        ])
+        .unwrap();
+    assert_eq!(failed["items"], serde_json::json!([]), "{failed}");
+    c.kubectl_ok(&["delete", "pod", "early", "--wait=true"]);
+}

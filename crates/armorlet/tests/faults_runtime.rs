@@ -668,3 +668,62 @@ fn a_dead_monitor_is_handled_as_containerd_handles_a_dead_shim() {
     assert_eq!(again["restartCount"], 0, "{again}");
     assert_eq!(container_dirs(&c, &uid(&c, "finished")), vec![id]);
 }
+
+/// The pod network cannot be set up (host-local has no address left in the node's pod CIDR):
+/// the pod gets the kubelet's `FailedCreatePodSandBox` event with containerd's text, stays
+/// Pending with its container `ContainerCreating`, and nothing of it runs or stays behind
+/// (the agent creates a pod's first container while the network is set up, and must remove
+/// it). Once an address is free again, the pod runs with it.
+#[test]
+fn pod_network_failure_starts_nothing_and_is_retried() {
+    let c = Cluster::new("crun");
+    // Every address host-local hands out (.2 to .254 of the node's /24; .1 is the bridge) is
+    // taken, as reservation files of another container.
+    let ipam = node_dir(&c).join("cni/ipam/armorlet");
+    std::fs::create_dir_all(&ipam).unwrap();
+    let subnet = format!("10.244.{}", c.node_index);
+    for host in 2..=254 {
+        std::fs::write(ipam.join(format!("{subnet}.{host}")), "someone-else\neth0").unwrap();
+    }
+    c.apply(&pod("netless", "none", "Always", "exec sleep 3579"));
+    let uid = uid(&c, "netless");
+    let msg = wait_event(&c, "netless", "FailedCreatePodSandBox", |m| {
+        m.contains("no IP addresses available")
+    });
+    assert!(
+        msg.starts_with(&format!(
+            "Failed to create pod sandbox: failed to setup network for sandbox \"{uid}\": "
+        )),
+        "{msg}"
+    );
+    // A second attempt failed too (the agent retries each pass), and still nothing started.
+    c.wait_for("a second failed attempt", || {
+        let e = c.kubectl_json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=netless,reason=FailedCreatePodSandBox",
+        ])?;
+        (e["items"][0]["count"].as_u64()? >= 2).then_some(())
+    });
+    let pod = c.pod("netless");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert!(pod["status"]["podIP"].is_null(), "{}", pod["status"]);
+    assert_eq!(
+        container_status(&c, "netless")["state"]["waiting"]["reason"],
+        "ContainerCreating"
+    );
+    assert!(event_messages(&c, "netless", "Started").is_empty());
+    assert!(event_messages(&c, "netless", "Created").is_empty());
+    assert_clean_between_attempts(&c, "netless", &["sleep", "3579"], true, &[]);
+
+    std::fs::remove_file(ipam.join(format!("{subnet}.77"))).unwrap();
+    let pod = c.wait_running("netless");
+    assert_eq!(pod["status"]["podIP"], format!("{subnet}.77"));
+    assert_eq!(container_status(&c, "netless")["restartCount"], 0);
+    assert_eq!(event_messages(&c, "netless", "Started").len(), 1);
+    c.kubectl_ok(&["delete", "pod", "netless", "--wait=true"]);
+    c.wait_for("the pod's containers removed", || {
+        container_dirs(&c, &uid).is_empty().then_some(())
+    });
+}

@@ -1402,7 +1402,8 @@ fn residue(c: &Cluster, up: u32, uids: &[String]) -> Residue {
     r.insert("IPAM reservations", entries(&cni.join("ipam/armorlet")));
     r.insert("CNI result cache", entries(&cni.join("cache")));
     // iptables (nf_tables backend: iptables-save shows them) rules and chains of these pods:
-    // the bridge plugin's masquerade chain and the rules naming the pod or its address.
+    // the bridge plugin's per-pod masquerade chain (the node's masquerade table replaced it;
+    // none may come back) and the rules naming the pod or its address.
     let chains: BTreeSet<String> = uids.iter().map(|u| cni_chain(u)).collect();
     let ids: Vec<String> = uids.iter().map(|u| format!("id: \\\"{u}\\\"")).collect();
     let cidr = format!("10.244.{index}.");

@@ -10,11 +10,20 @@
 //! `name`, `cniVersion`, `runtimeConfig` for its capabilities and
 //! `prevResult`) on stdin, the result or an error object on stdout; ADD runs
 //! the list in order, DEL in reverse order.
+//!
+//! Outbound masquerading is not the bridge plugin's per-pod `ipMasq` (one
+//! iptables chain per pod: eight `iptables` runs on every ADD, the largest
+//! share of a pod's network set-up, and chains that outlive a killed agent)
+//! but one nftables table per node, `ip armorlet-masq-<bridge>`, written once per
+//! process on the first ADD and deleted by [`Cni::teardown_all`]. Its one
+//! rule is the plugin's: traffic from the pod CIDR to anywhere but the pod
+//! CIDR and multicast is masqueraded.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -61,6 +70,9 @@ pub enum CniError {
         /// The plugin's `msg` (and `details`) or its stderr.
         message: String,
     },
+    /// The node's masquerade table could not be written or deleted.
+    #[error("cannot set up masquerading for the pod network: {0}")]
+    Masquerade(String),
     /// A plugin's result could not be understood.
     #[error("CNI plugin {plugin} returned an unusable result: {message}")]
     Result {
@@ -143,13 +155,25 @@ struct CacheEntry {
     netns: String,
     port_mappings: Vec<PortMapping>,
     result: Value,
+    /// The attachment has the bridge plugin's own per-pod masquerade chain, which
+    /// its DEL must remove: attachments cached before the node's table replaced it
+    /// (entries without this field).
+    #[serde(default = "plugin_masquerades")]
+    plugin_masq: bool,
 }
 
-/// The node's CNI runner. Cheap to clone; holds no open resources.
+fn plugin_masquerades() -> bool {
+    true
+}
+
+/// The node's CNI runner. Cheap to clone (clones share whether the masquerade
+/// table was written); holds no open resources.
 #[derive(Debug, Clone)]
 pub struct Cni {
     config: CniConfig,
     list: Value,
+    /// Whether this process wrote the masquerade table (reset by teardown).
+    masquerading: Arc<Mutex<bool>>,
 }
 
 impl Cni {
@@ -158,7 +182,11 @@ impl Cni {
     pub fn new(config: CniConfig) -> Result<Cni, CniError> {
         validate(&config)?;
         let list = conflist(&config);
-        let cni = Cni { config, list };
+        let cni = Cni {
+            config,
+            list,
+            masquerading: Arc::default(),
+        };
         for plugin in ["bridge", "host-local", "portmap"] {
             cni.find_plugin(plugin)?;
         }
@@ -209,6 +237,7 @@ impl Cni {
         port_mappings: &[PortMapping],
     ) -> Result<PodNetwork, CniError> {
         validate_container_id(pod_uid)?;
+        self.ensure_masquerade()?;
         let netns_s = netns.to_string_lossy().into_owned();
         let mut prev: Option<Value> = None;
         for plugin in self.plugins(Some(port_mappings)) {
@@ -223,7 +252,8 @@ impl Cni {
             match step {
                 Ok(result) => prev = Some(result),
                 Err(e) => {
-                    let _ = self.run_del(pod_uid, &netns_s, Some(port_mappings), prev.as_ref());
+                    let _ =
+                        self.run_del(pod_uid, &netns_s, Some(port_mappings), prev.as_ref(), false);
                     return Err(e);
                 }
             }
@@ -234,6 +264,7 @@ impl Cni {
             netns: netns_s,
             port_mappings: port_mappings.to_vec(),
             result,
+            plugin_masq: false,
         };
         let path = self.cache_path(pod_uid);
         let text = serde_json::to_vec_pretty(&entry).expect("cache entry serializes");
@@ -249,16 +280,27 @@ impl Cni {
     pub fn del(&self, pod_uid: &str, netns: &Path) -> Result<(), CniError> {
         validate_container_id(pod_uid)?;
         let cached = self.read_cache(pod_uid)?;
-        let (netns_s, mappings, prev) = match cached {
-            Some(c) => (c.netns, Some(c.port_mappings), Some(c.result)),
-            None => (netns.to_string_lossy().into_owned(), None, None),
+        let (netns_s, mappings, prev, plugin_masq) = match cached {
+            Some(c) => (
+                c.netns,
+                Some(c.port_mappings),
+                Some(c.result),
+                c.plugin_masq,
+            ),
+            None => (netns.to_string_lossy().into_owned(), None, None, false),
         };
         let netns_s = if Path::new(&netns_s).exists() {
             netns_s
         } else {
             String::new()
         };
-        self.run_del(pod_uid, &netns_s, mappings.as_deref(), prev.as_ref())?;
+        self.run_del(
+            pod_uid,
+            &netns_s,
+            mappings.as_deref(),
+            prev.as_ref(),
+            plugin_masq,
+        )?;
         let path = self.cache_path(pod_uid);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
@@ -317,7 +359,38 @@ impl Cni {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&ipam)(e)),
             _ => {}
         }
+        self.remove_masquerade()?;
         delete_link(&self.config.bridge)
+    }
+
+    /// The nftables table that masquerades the pod network (`ip armorlet-masq-<bridge>`).
+    pub fn masquerade_table(&self) -> String {
+        format!("armorlet-masq-{}", self.config.bridge)
+    }
+
+    /// Writes the masquerade table unless this process already did: one
+    /// transaction that replaces any earlier copy (an agent restart keeps the
+    /// connections it tracks).
+    fn ensure_masquerade(&self) -> Result<(), CniError> {
+        let mut done = self.masquerading.lock().unwrap_or_else(|e| e.into_inner());
+        if !*done {
+            crate::rules::nft(&masquerade_nft(
+                &self.masquerade_table(),
+                &self.config.pod_cidr,
+            ))
+            .map_err(|e| CniError::Masquerade(e.to_string()))?;
+            *done = true;
+        }
+        Ok(())
+    }
+
+    fn remove_masquerade(&self) -> Result<(), CniError> {
+        let mut done = self.masquerading.lock().unwrap_or_else(|e| e.into_inner());
+        let t = self.masquerade_table();
+        crate::rules::nft(&format!("table ip {t}\ndelete table ip {t}\n"))
+            .map_err(|e| CniError::Masquerade(e.to_string()))?;
+        *done = false;
+        Ok(())
     }
 
     fn read_cache(&self, pod_uid: &str) -> Result<Option<CacheEntry>, CniError> {
@@ -345,17 +418,31 @@ impl Cni {
         }
     }
 
+    /// The plugins DEL runs, in reverse order; for an attachment with the bridge
+    /// plugin's own masquerade chain, the bridge plugin with `ipMasq` so it removes it.
+    fn del_plugins(&self, mappings: Option<&[PortMapping]>, plugin_masq: bool) -> Vec<Value> {
+        let mut plugins = self.plugins(mappings);
+        plugins.reverse();
+        for plugin in &mut plugins {
+            if plugin_masq && plugin["type"] == "bridge" {
+                plugin["ipMasq"] = Value::Bool(true);
+            }
+        }
+        plugins
+    }
+
     fn run_del(
         &self,
         pod_uid: &str,
         netns: &str,
         mappings: Option<&[PortMapping]>,
         prev: Option<&Value>,
+        plugin_masq: bool,
     ) -> Result<(), CniError> {
         let mut first_error = None;
-        for plugin in self.plugins(mappings).iter().rev() {
+        for plugin in self.del_plugins(mappings, plugin_masq) {
             let m = mappings.unwrap_or_default();
-            if let Err(e) = self.exec(plugin, "DEL", pod_uid, netns, m, prev) {
+            if let Err(e) = self.exec(&plugin, "DEL", pod_uid, netns, m, prev) {
                 first_error.get_or_insert(e);
             }
         }
@@ -504,7 +591,19 @@ fn parse_result(result: &Value) -> Result<PodNetwork, CniError> {
     })
 }
 
-/// The network list: bridge (with host-local IPAM) then portmap.
+/// The masquerade table for `pod_cidr` as an `nft -f` script: the rule of the
+/// bridge plugin's `ipMasq` (plugins/pkg/ip/ipmasq_linux.go in
+/// containernetworking/plugins), once for the node instead of once per pod.
+fn masquerade_nft(table: &str, pod_cidr: &str) -> String {
+    format!(
+        "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  \
+         chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
+         ip saddr {pod_cidr} ip daddr != {pod_cidr} ip daddr != 224.0.0.0/4 masquerade\n  }}\n}}\n"
+    )
+}
+
+/// The network list: bridge (with host-local IPAM; masquerading is the
+/// node's table, see the module documentation) then portmap.
 fn conflist(config: &CniConfig) -> Value {
     json!({
         "cniVersion": CNI_VERSION,
@@ -514,7 +613,7 @@ fn conflist(config: &CniConfig) -> Value {
                 "type": "bridge",
                 "bridge": config.bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -615,6 +714,46 @@ mod tests {
             "/d/nodes/n1/cni/ipam"
         );
         assert_eq!(list["plugins"][1]["capabilities"]["portMappings"], true);
+        assert_eq!(
+            list["plugins"][0]["ipMasq"], false,
+            "the node's table masquerades, not one chain per pod"
+        );
+    }
+
+    #[test]
+    fn attachments_cached_before_the_node_table_delete_their_own_chain() {
+        let cni = Cni {
+            list: conflist(&config()),
+            config: config(),
+            masquerading: Arc::default(),
+        };
+        let old: CacheEntry = serde_json::from_value(
+            json!({"netns": "/run/netns/x", "port_mappings": [], "result": {}}),
+        )
+        .unwrap();
+        assert!(
+            old.plugin_masq,
+            "an entry without the field predates the node table"
+        );
+        let del = cni.del_plugins(Some(&[]), old.plugin_masq);
+        assert_eq!(del.len(), 1);
+        assert_eq!(del[0]["type"], "bridge");
+        assert_eq!(del[0]["ipMasq"], true);
+        let del = cni.del_plugins(None, false);
+        assert_eq!(del[0]["type"], "portmap", "DEL runs the list in reverse");
+        assert_eq!(del[1]["ipMasq"], false);
+    }
+
+    #[test]
+    fn masquerade_table_replaces_itself_and_spares_the_pod_cidr() {
+        let script = masquerade_nft("armorlet-masq-armorlet3", "10.244.3.0/24");
+        let lines: Vec<&str> = script.lines().map(str::trim).collect();
+        assert_eq!(lines[0], "table ip armorlet-masq-armorlet3");
+        assert_eq!(lines[1], "delete table ip armorlet-masq-armorlet3");
+        assert!(lines.contains(&"type nat hook postrouting priority srcnat; policy accept;"));
+        assert!(lines.contains(
+            &"ip saddr 10.244.3.0/24 ip daddr != 10.244.3.0/24 ip daddr != 224.0.0.0/4 masquerade"
+        ));
     }
 
     #[test]

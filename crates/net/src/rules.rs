@@ -336,7 +336,7 @@ impl NftApplier {
     }
 }
 
-fn nft(script: &str) -> Result<(), RulesError> {
+pub(crate) fn nft(script: &str) -> Result<(), RulesError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())

@@ -150,3 +150,95 @@ fn fifty_add_del_cycles_leak_nothing() {
     cni.teardown_all().unwrap();
     assert!(!Path::new("/sys/class/net/armt-leak").exists());
 }
+
+/// A namespace outside the node's networks, linked to the host by a veth pair
+/// (`10.252.9.1` host side, `10.252.9.2` inside) and with no route back to any
+/// pod CIDR: it can answer a pod only when the node masquerades the pod.
+struct Outside {
+    ns: Netns,
+    host_if: &'static str,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let ns = Netns::new("armt-out");
+        let host_if = "armt-outh";
+        let _ = run_ok(std::process::Command::new("ip").args(["link", "del", host_if]));
+        for args in [
+            vec![
+                "link",
+                "add",
+                host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "armt-outn",
+            ],
+            vec!["link", "set", "armt-outn", "netns", "armt-out"],
+            vec!["addr", "add", "10.252.9.1/30", "dev", host_if],
+            vec!["link", "set", host_if, "up"],
+            vec![
+                "-n",
+                "armt-out",
+                "addr",
+                "add",
+                "10.252.9.2/30",
+                "dev",
+                "armt-outn",
+            ],
+            vec!["-n", "armt-out", "link", "set", "armt-outn", "up"],
+        ] {
+            assert!(
+                run_ok(std::process::Command::new("ip").args(&args)),
+                "ip {args:?}"
+            );
+        }
+        Outside { ns, host_if }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = run_ok(std::process::Command::new("ip").args(["link", "del", self.host_if]));
+    }
+}
+
+#[test]
+fn pods_reach_outside_the_node_through_the_nodes_masquerade_table() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cni = cni(tmp.path(), "armt-masq", "10.251.4.0/24");
+    let outside = Outside::new();
+    let _srv = outside.ns.serve(8080, "hello outside", tmp.path());
+    let pod = Netns::new("armt-mpod");
+    cni.add("pod-masq", &pod.path(), &[]).unwrap();
+    let out_ip: Ipv4Addr = "10.252.9.2".parse().unwrap();
+    assert_eq!(
+        eventually(|| pod.wget(out_ip, 8080)).as_deref(),
+        Some("hello outside"),
+        "the pod reaches a network that has no route back to the pod CIDR"
+    );
+    let table = cni.masquerade_table();
+    assert!(
+        !iptables_nat().contains("pod-masq"),
+        "no per-pod ipMasq chain (the bridge plugin's)"
+    );
+
+    // The control: without the node's table the same request gets no answer.
+    assert!(run_ok(
+        std::process::Command::new("nft").args(["delete", "table", "ip", &table])
+    ));
+    assert_eq!(
+        pod.wget(out_ip, 8080),
+        None,
+        "unmasqueraded, the reply has no route"
+    );
+
+    cni.del("pod-masq", &pod.path()).unwrap();
+    cni.teardown_all().unwrap();
+    assert!(
+        !run_ok(std::process::Command::new("nft").args(["list", "table", "ip", &table])),
+        "teardown_all deletes the masquerade table"
+    );
+}

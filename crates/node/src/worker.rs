@@ -22,6 +22,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::Api;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -87,6 +88,13 @@ struct Worker {
     block_event: Option<(String, Instant)>,
     /// The pod's IP on the node's pod network.
     pod_ip: Option<String>,
+    /// The CNI ADD of the pod's sandbox while it runs: started once the sandbox's namespaces
+    /// exist, it overlaps the volumes and the runtime's `create` of the first container, and
+    /// is joined before anything of the pod starts ([`Agent::network_ready`]).
+    network_pending: Option<tokio::task::JoinHandle<Result<Ipv4Addr, String>>>,
+    /// The last CNI ADD failed: the next attempt is waited for before any container is made,
+    /// so a pod whose network keeps failing gets no containers at all, as on the kubelet.
+    network_failed: bool,
 }
 
 /// How often a still-blocked pod's AppArmor event is repeated: the kubelet
@@ -444,46 +452,33 @@ impl Agent {
 
     async fn ensure_sandbox(&mut self, pod: &Pod, uid: &str) -> SyncResult {
         let w = self.workers.get_mut(uid).expect("worker exists");
-        if w.sandbox_ready && w.volumes.is_some() {
+        if (w.sandbox_ready || w.network_pending.is_some()) && w.volumes.is_some() {
             return Ok(());
         }
-        let spec = SandboxSpec {
-            pod_uid: uid.to_owned(),
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            name: pod.metadata.name.clone().unwrap_or_default(),
-            hostname: pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.hostname.clone())
-                .or(pod.metadata.name.clone())
-                .unwrap_or_default(),
-        };
-        let created = self.blocking(move |rt| rt.create_sandbox(&spec)).await;
-        let attached = match created {
-            Ok(_) => {
-                let netns = self.runtime.config().sandboxes_dir.join(uid).join("net");
-                let (network, pod2, uid2) = (self.network.clone(), pod.clone(), uid.to_owned());
-                tokio::task::spawn_blocking(move || network.attach(&pod2, &uid2, &netns))
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()))
-                    .map_err(|e| {
-                        // containerd's text (pkg/cri/server/sandbox_run.go).
-                        format!("failed to setup network for sandbox \"{uid}\": {e}")
-                    })
+        if !w.sandbox_ready && w.network_pending.is_none() {
+            let spec = SandboxSpec {
+                pod_uid: uid.to_owned(),
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                hostname: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.hostname.clone())
+                    .or(pod.metadata.name.clone())
+                    .unwrap_or_default(),
+            };
+            if let Err(e) = self.blocking(move |rt| rt.create_sandbox(&spec)).await {
+                self.sandbox_failed(pod, &e.to_string()).await;
+                return Ok(());
             }
-            Err(e) => Err(e.to_string()),
-        };
-        match attached {
-            Ok(ip) => {
-                let w = self.workers.get_mut(uid).expect("worker");
-                w.sandbox_ready = true;
-                w.pod_ip = Some(ip.to_string());
-            }
-            Err(e) => {
-                let msg = format!("Failed to create pod sandbox: {e}");
-                self.recorder
-                    .record(pod, None, WARNING, "FailedCreatePodSandBox", &msg)
-                    .await;
+            // The network is set up while the volumes are prepared and the first container
+            // is created; nothing of the pod starts before it is done.
+            let netns = self.runtime.config().sandboxes_dir.join(uid).join("net");
+            let (network, pod2, uid2) = (self.network.clone(), pod.clone(), uid.to_owned());
+            let attach = tokio::task::spawn_blocking(move || network.attach(&pod2, &uid2, &netns));
+            let w = self.workers.get_mut(uid).expect("worker");
+            w.network_pending = Some(attach);
+            if w.network_failed && !self.network_ready(pod, uid, true).await {
                 return Ok(());
             }
         }
@@ -510,6 +505,47 @@ impl Agent {
         Ok(())
     }
 
+    /// Whether the pod's network is set up, waiting for its CNI ADD when `wait` (else only
+    /// collecting one that finished). A failed ADD is the kubelet's FailedCreatePodSandBox,
+    /// and the next sync sets the sandbox up again.
+    async fn network_ready(&mut self, pod: &Pod, uid: &str, wait: bool) -> bool {
+        let Some(w) = self.workers.get_mut(uid) else {
+            return false;
+        };
+        if w.sandbox_ready {
+            return true;
+        }
+        let Some(pending) = w.network_pending.take_if(|p| wait || p.is_finished()) else {
+            return false;
+        };
+        let attached = pending.await.unwrap_or_else(|e| Err(e.to_string()));
+        match attached {
+            Ok(ip) => {
+                let w = self.workers.get_mut(uid).expect("worker");
+                w.sandbox_ready = true;
+                w.network_failed = false;
+                w.pod_ip = Some(ip.to_string());
+                true
+            }
+            Err(e) => {
+                if let Some(w) = self.workers.get_mut(uid) {
+                    w.network_failed = true;
+                }
+                // containerd's text (pkg/cri/server/sandbox_run.go).
+                let msg = format!("failed to setup network for sandbox \"{uid}\": {e}");
+                self.sandbox_failed(pod, &msg).await;
+                false
+            }
+        }
+    }
+
+    async fn sandbox_failed(&mut self, pod: &Pod, error: &str) {
+        let msg = format!("Failed to create pod sandbox: {error}");
+        self.recorder
+            .record(pod, None, WARNING, "FailedCreatePodSandBox", &msg)
+            .await;
+    }
+
     /// Init containers in order, then the containers. Returns whether an init
     /// container failed for good.
     async fn run_containers(
@@ -523,7 +559,11 @@ impl Agent {
             .restart_policy
             .clone()
             .unwrap_or_else(|| "Always".into());
-        if self.workers.get(uid).is_none_or(|w| w.volumes.is_none()) {
+        // Containers are made once the volumes are ready and the sandbox's network is, or
+        // while it is being set up (see `network_pending`).
+        let not_yet =
+            |w: &Worker| w.volumes.is_none() || (!w.sandbox_ready && w.network_pending.is_none());
+        if self.workers.get(uid).is_none_or(not_yet) {
             return Ok(false);
         }
         for c in spec.init_containers.iter().flatten() {
@@ -803,6 +843,15 @@ impl Agent {
             return self
                 .fail(pod, uid, c, "CreateContainerError", e.to_string(), false)
                 .await;
+        }
+        if !self.network_ready(pod, uid, true).await {
+            // Nothing of the pod may start without its network: the container, created while
+            // the network was set up, is removed, and made again once the sandbox is.
+            let id2 = id.clone();
+            if let Err(e) = self.blocking(move |rt| rt.remove_container(&id2)).await {
+                tracing::warn!(container = %id, error = %e, "cannot remove a container whose pod has no network");
+            }
+            return;
         }
         self.retire_previous(uid, &c.name, &id, restart_count).await;
         let created = created_message(self.cfg.settings.version.minor(), &c.name);
@@ -1180,6 +1229,8 @@ impl Agent {
 
     /// Builds and writes the pod status when it changed.
     async fn write_status(&mut self, pod: &Pod, uid: &str, init_failed: bool) -> SyncResult {
+        // A pod whose containers cannot start yet (an image pull failing) still shows its IP.
+        self.network_ready(pod, uid, false).await;
         let views = self.views(pod, uid).await;
         let spec = pod.spec.clone().unwrap_or_default();
         let n_init = spec.init_containers.as_ref().map_or(0, Vec::len);
@@ -1324,7 +1375,7 @@ impl Agent {
     /// pod worker retries `SyncTerminatingPod` (pkg/kubelet/kubelet.go, pod_workers.go
     /// `backOffPeriod`): the pod object stays (Terminating) until nothing of it runs, so no
     /// container is ever left running unaccounted.
-    fn spawn_teardown(&self, uid: String, w: Worker, grace: Duration, pod: Option<Pod>) {
+    fn spawn_teardown(&self, uid: String, mut w: Worker, grace: Duration, pod: Option<Pod>) {
         let rt = self.runtime.clone();
         let client = self.client.clone();
         let done = self.done.clone();
@@ -1333,6 +1384,10 @@ impl Agent {
         let health = self.health.clone();
         let cfg = self.cfg.clone();
         tokio::spawn(async move {
+            // A CNI ADD still running finishes before the DEL below undoes it.
+            if let Some(pending) = w.network_pending.take() {
+                let _ = pending.await;
+            }
             let mut left: Vec<(String, String)> = w
                 .slots
                 .iter()

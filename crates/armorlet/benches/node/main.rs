@@ -9,8 +9,10 @@
 //!   RuntimeDefault, under a Localhost seccomp profile and under a Localhost AppArmor profile
 //!   (the Landlock backend); the same unconfined pod created through the API (kube-rs, no
 //!   kubectl process); against the floor, bare `crun run --detach` of an equivalent bundle, and
-//!   `podman kube play` of the same YAML (to its return, when the pod is running). Each
-//!   iteration also times `kubectl get ns default`, the cost of one kubectl process.
+//!   `podman kube play` of the same YAML (to its return, when the pod is running). The
+//!   unconfined start is also split where the watch first sees the pod: before it is kubectl's
+//!   (process start-up, OpenAPI, requests), after it the node's. Each iteration also times
+//!   `kubectl get ns default`, the cost of one kubectl process.
 //! - **Burst**: 50 pods in one `kubectl apply` until all are Ready, and `kubectl delete` of all
 //!   until all are gone, against 50 bare crun runs and `podman kube play`/`down` of the same.
 //! - **API**: create, get, list, merge patch, watch delivery and delete with 1,000 pods stored,
@@ -191,9 +193,19 @@ fn busybox_pod(name: &str, confinement: Confinement, labels: &str) -> String {
 
 /// `kubectl apply -f FILE`, timed from its start until the watcher saw every pod Ready.
 fn apply_until_ready(c: &Cluster, w: &Watcher, file: &Path, names: &[String]) -> Duration {
+    apply_split(c, w, file, names).0
+}
+
+/// [`apply_until_ready`], and the part of it before the watcher saw the first pod created
+/// (kubectl's own: its process start-up, its OpenAPI and its requests).
+fn apply_split(c: &Cluster, w: &Watcher, file: &Path, names: &[String]) -> (Duration, Duration) {
     let t = Instant::now();
     c.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
-    w.wait_ready(names).duration_since(t)
+    let ready = w.wait_ready(names);
+    (
+        ready.duration_since(t),
+        w.created(&names[0]).duration_since(t),
+    )
 }
 
 fn pod_start(
@@ -218,6 +230,8 @@ fn pod_start(
     let mut floor = Series::new("bare `crun run --detach`");
     let mut kubectl = Series::new("`kubectl get ns default`");
     let mut play = Series::new("`podman kube play` (unconfined)");
+    let mut until_created = Series::new("pod start, unconfined: `kubectl apply` → pod created");
+    let mut after_created = Series::new("pod start, unconfined: pod created → Ready");
     let mut series: Vec<Series> = kinds.iter().map(|(name, _)| Series::new(name)).collect();
     let manifest = c.dir.path().join("bench-pod.yaml");
     // One warm-up round (image unpack, first bundle), not measured.
@@ -227,15 +241,15 @@ fn pod_start(
         let k = t.elapsed();
         let f = floor_bundle.run_detached(&format!("floor-{i}"));
         let mut starts = Vec::new();
+        let mut split = Duration::ZERO;
         for (kind, (_, confinement)) in kinds.iter().enumerate() {
             let name = format!("bench-{kind}-{i}");
             std::fs::write(&manifest, busybox_pod(&name, *confinement, "")).unwrap();
-            starts.push(apply_until_ready(
-                c,
-                w,
-                &manifest,
-                std::slice::from_ref(&name),
-            ));
+            let (total, created) = apply_split(c, w, &manifest, std::slice::from_ref(&name));
+            if kind == 0 {
+                split = created;
+            }
+            starts.push(total);
             c.kubectl_ok(&["delete", "pod", &name, "--grace-period=1"]);
         }
         let p = podman.play(&busybox_pod(
@@ -247,6 +261,8 @@ fn pod_start(
             kubectl.samples.push(k);
             floor.samples.push(f);
             play.samples.extend(p);
+            until_created.samples.push(split);
+            after_created.samples.push(starts[0] - split);
             for (s, d) in series.iter_mut().zip(starts) {
                 s.samples.push(d);
             }
@@ -254,6 +270,8 @@ fn pod_start(
     }
     let api = api_pod_start(c, n);
     let mut rows: Vec<String> = series.iter().map(|s| row(s, &floor)).collect();
+    rows.push(row(&until_created, &floor));
+    rows.push(row(&after_created, &floor));
     rows.push(row(&api, &floor));
     rows.push(row(&kubectl, &floor));
     match podman.why_not() {

@@ -15,6 +15,8 @@ const PATIENCE: Duration = Duration::from_secs(300);
 
 #[derive(Default, Clone, Copy)]
 struct Seen {
+    /// The first event of the pod: the API server stored it.
+    created: Option<Instant>,
     ready: Option<Instant>,
     gone: Option<Instant>,
 }
@@ -89,6 +91,7 @@ impl Watcher {
                         let (lock, cv) = &*shared;
                         let mut seen = lock.lock().unwrap();
                         let s = seen.entry(name).or_default();
+                        s.created.get_or_insert(now);
                         if gone {
                             s.gone.get_or_insert(now);
                         } else if ready(&pod) {
@@ -130,6 +133,12 @@ impl Watcher {
     /// When the last of `names` became Ready.
     pub fn wait_ready(&self, names: &[String]) -> Instant {
         self.wait(names, "Ready", |s| s.ready)
+    }
+
+    /// When `name` was first seen (created), once it became Ready.
+    pub fn created(&self, name: &str) -> Instant {
+        let at = [name.to_owned()];
+        self.wait(&at, "created", |s| s.created)
     }
 
     /// When the last of `names` was deleted.
