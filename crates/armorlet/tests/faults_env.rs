@@ -270,7 +270,9 @@ fn data_dir_full_fails_writes_cleanly_and_loses_nothing() {
         std::os::unix::fs::symlink(t.path(), dir.join("data")).unwrap();
         mount = Some(t);
     });
-    let mount = mount.unwrap();
+    // A reference: the mount itself (declared before the cluster) is dropped after it, so
+    // the cluster deletes its pods while their files are still there.
+    let mount = mount.as_ref().unwrap();
     let data = c.data();
     let host = hostname();
     let node_dir = data.join("nodes").join(&host);
@@ -523,7 +525,9 @@ fn log_dir_full_drops_output_but_never_blocks_the_container() {
         std::os::unix::fs::symlink(t.path(), dir.join("pods")).unwrap();
         mount = Some(t);
     });
-    let mount = mount.unwrap();
+    // A reference: the mount itself (declared before the cluster) is dropped after it, so
+    // the cluster deletes its pods while their files are still there.
+    let mount = mount.as_ref().unwrap();
     let node_dir = c.data().join("nodes").join(hostname());
     // 4 KiB of output and a numbered tick every 20 ms; the tick also goes to /tmp/n.
     let script = "x=xxxxxxxx; for k in 1 2 3 4 5 6 7 8 9; do x=$x$x; done; \
@@ -861,11 +865,7 @@ impl Split {
             .unwrap();
         assert!(out.status.success(), "image load: {out:?}");
         std::fs::create_dir_all(dir.path().join("counter")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let node_index = next_node_index(1);
         let mut s = Split {
             dir,
@@ -883,11 +883,7 @@ impl Split {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let api_port = free_port();
         let log = std::fs::File::create(s.node_log()).unwrap();
         s.agent = Some(
             armorlet()

@@ -86,6 +86,10 @@ impl Drop for Staged {
 /// Unmounts (lazily) every mount at or beneath `dir`, deepest first, so a recursive removal
 /// of `dir` cannot cross into what they show.
 pub fn unmount_beneath(dir: &Path) {
+    // mountinfo has resolved paths: `dir` reached through a symlink is resolved first.
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return;
+    };
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };
@@ -93,7 +97,7 @@ pub fn unmount_beneath(dir: &Path) {
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|p| PathBuf::from(unescape(p)))
-        .filter(|p| p.starts_with(dir))
+        .filter(|p| p.starts_with(&dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for p in points {
@@ -213,7 +217,9 @@ mod tests {
         let stale = d.path().join("stage/left");
         left.stage(&vol, "inside", &stale).unwrap();
         std::mem::forget(left);
-        super::unmount_beneath(&d.path().join("stage"));
+        // Through a symlink to the directory, as when the data directory is one.
+        std::os::unix::fs::symlink(d.path().join("stage"), d.path().join("stage-link")).unwrap();
+        super::unmount_beneath(&d.path().join("stage-link"));
         assert!(!stale.join("dir").exists(), "no longer shows the volume");
         drop(s);
         assert!(!staging.exists(), "unmounted and removed");

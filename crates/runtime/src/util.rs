@@ -92,10 +92,16 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
 
 /// Whether `path` is a mount point (per `/proc/self/mountinfo`).
 pub(crate) fn is_mount_point(path: &Path) -> bool {
+    // mountinfo names mount points by their resolved path: a data directory reached through a
+    // symlink (say `/var/lib/armorlet` → `/srv/armorlet`) must be resolved before comparing,
+    // or its mounts are never seen, never unmounted, and their directories cannot be removed.
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
-    let want = path.to_string_lossy();
+    let want = real.to_string_lossy();
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .any(|mp| unescape_mountinfo(mp) == want)
@@ -175,6 +181,36 @@ pub(crate) use note;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_are_found_through_symlinks() {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "the runtime's tests run as root (mounts)"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let point = d.path().join("real/m");
+        std::fs::create_dir_all(&point).unwrap();
+        std::os::unix::fs::symlink(d.path().join("real"), d.path().join("link")).unwrap();
+        let through_link = d.path().join("link/m");
+        assert!(!is_mount_point(&through_link));
+        rustix::mount::mount(
+            "t",
+            &point,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            c"",
+        )
+        .unwrap();
+        assert!(is_mount_point(&point));
+        assert!(
+            is_mount_point(&through_link),
+            "the same mount, by a symlinked path"
+        );
+        unmount(&through_link).unwrap();
+        assert!(!is_mount_point(&point));
+        assert!(!is_mount_point(&d.path().join("missing")));
+    }
 
     #[test]
     fn mountinfo_escapes() {
