@@ -229,7 +229,8 @@ impl Cni {
 
     /// Attaches the pod network namespace at `netns` to the bridge (CNI ADD)
     /// with the given hostPort mappings and returns the pod's address.
-    /// On failure the partial attachment is undone with DEL.
+    /// On failure the partial attachment is undone with DEL. A pod already attached is
+    /// detached first, so a second ADD replaces the first.
     pub fn add(
         &self,
         pod_uid: &str,
@@ -238,6 +239,12 @@ impl Cni {
     ) -> Result<PodNetwork, CniError> {
         validate_container_id(pod_uid)?;
         self.ensure_masquerade()?;
+        // The plugins refuse a second ADD of one pod (`eth0` exists in its namespace): an
+        // attachment left from before (an agent stopped after the ADD, before the pod's
+        // first container started) is deleted first.
+        if self.read_cache(pod_uid)?.is_some() {
+            self.del(pod_uid, netns)?;
+        }
         let netns_s = netns.to_string_lossy().into_owned();
         let mut prev: Option<Value> = None;
         for plugin in self.plugins(Some(port_mappings)) {
@@ -386,8 +393,7 @@ impl Cni {
 
     fn remove_masquerade(&self) -> Result<(), CniError> {
         let mut done = self.masquerading.lock().unwrap_or_else(|e| e.into_inner());
-        let t = self.masquerade_table();
-        crate::rules::nft(&format!("table ip {t}\ndelete table ip {t}\n"))
+        crate::rules::delete_table(&self.masquerade_table())
             .map_err(|e| CniError::Masquerade(e.to_string()))?;
         *done = false;
         Ok(())
@@ -596,9 +602,10 @@ fn parse_result(result: &Value) -> Result<PodNetwork, CniError> {
 /// containernetworking/plugins), once for the node instead of once per pod.
 fn masquerade_nft(table: &str, pod_cidr: &str) -> String {
     format!(
-        "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  \
+        "{}table ip {table} {{\n  \
          chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
-         ip saddr {pod_cidr} ip daddr != {pod_cidr} ip daddr != 224.0.0.0/4 masquerade\n  }}\n}}\n"
+         ip saddr {pod_cidr} ip daddr != {pod_cidr} ip daddr != 224.0.0.0/4 masquerade\n  }}\n}}\n",
+        crate::rules::emptied(table)
     )
 }
 

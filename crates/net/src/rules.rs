@@ -199,10 +199,7 @@ impl RuleSet {
         let mut s = String::new();
         // Numeric priorities: nft 1.0.6 accepts `dstnat` only on prerouting.
         // Declaring first makes the delete valid when the table is absent.
-        let _ = writeln!(
-            s,
-            "table ip {table}\ndelete table ip {table}\ntable ip {table} {{"
-        );
+        let _ = writeln!(s, "{}table ip {table} {{", emptied(table));
         for (hook, prio) in [("prerouting", "-100"), ("output", "-100")] {
             let _ = writeln!(
                 s,
@@ -331,9 +328,20 @@ impl NftApplier {
 
     /// Deletes the table (idempotent): no rules of ours remain.
     pub fn flush(&self) -> Result<(), RulesError> {
-        let t = &self.table;
-        nft(&format!("table ip {t}\ndelete table ip {t}\n"))
+        delete_table(&self.table)
     }
+}
+
+/// The start of a script that replaces `table ip <table>`, or deletes it: declaring the
+/// table first makes the delete valid when it is absent, so both are idempotent and, with
+/// what follows, one transaction.
+pub(crate) fn emptied(table: &str) -> String {
+    format!("table ip {table}\ndelete table ip {table}\n")
+}
+
+/// Deletes `table ip <table>` (idempotent).
+pub(crate) fn delete_table(table: &str) -> Result<(), RulesError> {
+    nft(&emptied(table))
 }
 
 pub(crate) fn nft(script: &str) -> Result<(), RulesError> {

@@ -242,3 +242,22 @@ fn pods_reach_outside_the_node_through_the_nodes_masquerade_table() {
         "teardown_all deletes the masquerade table"
     );
 }
+
+#[test]
+fn a_second_add_of_one_pod_replaces_the_first() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cni = cni(tmp.path(), "armt-again", "10.251.5.0/24");
+    let ns = Netns::new("armt-again");
+    let first = cni.add("pod-again", &ns.path(), &[]).unwrap();
+    // What an agent stopped before the pod's first start leaves: the attachment and its
+    // cache. The plugins alone refuse this ADD (`eth0` exists in the namespace).
+    let second = cni
+        .add("pod-again", &ns.path(), &[])
+        .expect("the old attachment is deleted first");
+    assert_eq!(bridge_ports("armt-again").len(), 1, "one veth");
+    assert_eq!(reservations(&cni), [second.ip.to_string()], "one address");
+    assert!(first.ip.octets()[..3] == [10, 251, 5]);
+    assert!(ns.ping(second.gateway.unwrap()), "the pod reaches the node");
+    cni.teardown_all().unwrap();
+}

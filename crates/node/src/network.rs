@@ -69,15 +69,10 @@ impl Network {
         &self.cni.config().pod_cidr
     }
 
-    /// CNI ADD for the pod's network namespace, with its `hostPort`s; the pod IP. An
-    /// attachment left from before (the agent stopped after an ADD, before any container of
-    /// the pod started) is deleted first: the plugins refuse a second ADD of one pod.
+    /// CNI ADD for the pod's network namespace, with its `hostPort`s; the pod IP.
     pub fn attach(&self, pod: &Pod, uid: &str, netns: &Path) -> Result<Ipv4Addr, String> {
         let mappings = port_mappings(pod);
         self.scoped(|| {
-            if self.cni.cached(uid).map_err(|e| e.to_string())?.is_some() {
-                self.cni.del(uid, netns).map_err(|e| e.to_string())?;
-            }
             self.cni
                 .add(uid, netns, &mappings)
                 .map(|n| n.ip)
