@@ -86,17 +86,12 @@ impl Drop for Staged {
 /// Unmounts (lazily) every mount at or beneath `dir`, deepest first, so a recursive removal
 /// of `dir` cannot cross into what they show.
 pub fn unmount_beneath(dir: &Path) {
-    // mountinfo has resolved paths: `dir` reached through a symlink is resolved first.
+    // Mount points are resolved paths: `dir` reached through a symlink is resolved first.
     let Ok(dir) = std::fs::canonicalize(dir) else {
         return;
     };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
+    let mut points: Vec<PathBuf> = armorlet_runtime::mount_points()
+        .into_iter()
         .filter(|p| p.starts_with(&dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -105,29 +100,6 @@ pub fn unmount_beneath(dir: &Path) {
             tracing::warn!(path = %p.display(), error = %e, "cannot unmount");
         }
     }
-}
-
-/// mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates the missing directories of `sub` beneath `root`, never following a symlink out.
@@ -172,13 +144,7 @@ fn describe(sub: &str, volume: &Path, e: rustix::io::Errno) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{unescape, Staged};
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape("/a\\040b/c"), "/a b/c");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
+    use super::Staged;
 
     #[test]
     fn symlinks_out_of_the_volume_are_refused() {

@@ -36,3 +36,4 @@ pub use invoke::{DEADLINE_EXCEEDED, DEFAULT_REQUEST_TIMEOUT};
 pub use monitor::monitor_main;
 pub use runtime::Runtime;
 pub use types::*;
+pub use util::mount_points;

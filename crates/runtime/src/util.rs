@@ -2,7 +2,7 @@
 
 use crate::error::RuntimeError;
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Refuses anything but 64 lowercase hex characters (ids become paths).
@@ -90,6 +90,16 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
     }
 }
 
+/// The mount points of this mount namespace (`/proc/self/mountinfo`, unescaped): resolved
+/// paths, as the kernel names them. Empty when mountinfo cannot be read.
+pub fn mount_points() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| PathBuf::from(unescape_mountinfo(mp)))
+        .collect()
+}
+
 /// Whether `path` is a mount point (per `/proc/self/mountinfo`).
 pub(crate) fn is_mount_point(path: &Path) -> bool {
     // mountinfo names mount points by their resolved path: a data directory reached through a
@@ -98,13 +108,7 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
     let Ok(real) = std::fs::canonicalize(path) else {
         return false;
     };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = real.to_string_lossy();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape_mountinfo(mp) == want)
+    mount_points().contains(&real)
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space...).
@@ -215,6 +219,7 @@ mod tests {
     #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo("/a\\040b/c"), "/a b/c");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
         assert_eq!(unescape_mountinfo("/x\\"), "/x\\");
     }
 
