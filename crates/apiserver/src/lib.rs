@@ -322,6 +322,7 @@ impl Server {
                 } else {
                     vec![(registry::core("events").gvr(), event_ttl)]
                 },
+                unsynced: vec![registry::core("events").gvr()],
                 ..Default::default()
             },
         )?;

@@ -253,7 +253,7 @@ fn run_monitor(dir: &Path) -> Result<(), RuntimeError> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| RuntimeError::io("prctl(PR_SET_CHILD_SUBREAPER)", e.into()))?;
     std::env::set_current_dir(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
-    util::write_atomic(
+    util::write_state(
         &dir.join("monitor.pid"),
         std::process::id().to_string().as_bytes(),
     )?;

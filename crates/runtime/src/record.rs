@@ -346,7 +346,7 @@ fn serve(
 fn save(r: &ContainerRecording, file: &Path) -> Result<(), RuntimeError> {
     let bytes = serde_json::to_vec_pretty(r)
         .map_err(|e| RuntimeError::Invalid(format!("recording: {e}")))?;
-    crate::util::write_atomic(file, &bytes)
+    crate::util::write_durable(file, &bytes)
 }
 
 enum Received {

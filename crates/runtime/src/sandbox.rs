@@ -78,10 +78,10 @@ fn all_mounted(s: &Sandbox) -> bool {
 
 /// The per-sandbox files containers get at /etc/hostname, /etc/hosts, /etc/resolv.conf.
 fn write_files(sdir: &Path, hostname: &str) -> Result<(), RuntimeError> {
-    util::write_atomic(&sdir.join("hostname"), format!("{hostname}\n").as_bytes())?;
-    util::write_atomic(&sdir.join("hosts"), HOSTS.as_bytes())?;
+    util::write_state(&sdir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    util::write_state(&sdir.join("hosts"), HOSTS.as_bytes())?;
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    util::write_atomic(&sdir.join("resolv.conf"), &resolv)
+    util::write_state(&sdir.join("resolv.conf"), &resolv)
 }
 
 /// Runs on a throwaway thread: new namespaces, hostname, `lo` up, bind mounts.

@@ -1,4 +1,4 @@
-//! Small helpers: id checks, atomic JSON files, running the OCI runtime.
+//! Small helpers: id checks, state files replaced whole, running the OCI runtime.
 
 use crate::error::RuntimeError;
 use serde::{de::DeserializeOwned, Serialize};
@@ -34,22 +34,47 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), RuntimeError> {
     }
 }
 
-/// Writes `value` as JSON to `path` atomically (temp file + rename).
+/// Writes `value` as JSON to `path` with [`write_state`].
 pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RuntimeError> {
     let data = serde_json::to_vec_pretty(value).map_err(|source| RuntimeError::Json {
         path: path.to_path_buf(),
         source,
     })?;
-    write_atomic(path, &data)
+    write_state(path, &data)
 }
 
-/// Writes `data` to `path` atomically (temp file + fsync + rename); on failure (e.g. the
-/// filesystem is full) `path` is unchanged and the temp file removed.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+/// Replaces `path` with `data` through a temp file and a rename: a reader sees the old or
+/// the new content, never a part of it, even when the writer dies half-way; on failure
+/// (e.g. the filesystem is full) `path` is unchanged and the temp file removed.
+///
+/// Not synced to disk. This is the node's runtime state (bundles, sandbox files, status
+/// records, pid files), which describes processes that a power loss ends anyway, and each
+/// `fsync` cost a pod's start one to eight milliseconds here. containerd and the kubelet
+/// write theirs the same way (`os.WriteFile`, no sync: containerd's runtime/v2 bundle
+/// `config.json`, the kubelet's managed `/etc/hosts`). After a power loss such a file can
+/// be empty; its readers treat it as unreadable (a container whose `spec.json` cannot be
+/// read is not listed, a `status.json` that cannot be read is an empty record).
+pub(crate) fn write_state(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+    replace(path, data, false)
+}
+
+/// As [`write_state`], and synced before the rename: for what the user keeps (a recorded
+/// profile), which must survive a power loss whole.
+pub(crate) fn write_durable(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+    replace(path, data, true)
+}
+
+fn replace(path: &Path, data: &[u8], sync: bool) -> Result<(), RuntimeError> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
+        .and_then(|mut f| {
+            f.write_all(data)?;
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(())
+        })
         .map_err(|e| RuntimeError::io(&tmp, e))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e)));
     if written.is_err() {

@@ -18,6 +18,7 @@ pub mod time;
 mod ttl;
 mod watch;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -77,6 +78,15 @@ pub struct Options {
     /// Resources whose objects expire this long after their last write, as the keys of an etcd
     /// lease (kube-apiserver's `--event-ttl` for Events); [`Store::expire`] deletes them.
     pub ttl: Vec<(Gvr, Duration)>,
+    /// Resources whose writes commit without waiting for the disk (SQLite's
+    /// `synchronous=NORMAL` for their transactions; every other write is `FULL`). Such a write
+    /// survives a crash of the process, and a power loss once any later synced write or a
+    /// checkpoint synced the log after it: both sync the whole log. For Events, which are
+    /// best-effort in Kubernetes (the recorder drops them when its queue is full, they expire
+    /// after `--event-ttl`, and clusters keep them in their own etcd with
+    /// `--etcd-servers-overrides`), so that the events a pod start writes do not hold the
+    /// store's one writer while the disk syncs, ahead of the pod's own writes.
+    pub unsynced: Vec<Gvr>,
 }
 
 impl Default for Options {
@@ -85,6 +95,7 @@ impl Default for Options {
             event_retention: 10_000,
             live_buffer: 4096,
             ttl: Vec::new(),
+            unsynced: Vec::new(),
         }
     }
 }
@@ -184,6 +195,8 @@ pub(crate) struct Inner {
     pub options: Options,
     pub path: PathBuf,
     pub leases: Mutex<ttl::Leases>,
+    /// The keys of [`Options::unsynced`].
+    pub unsynced: HashSet<String>,
 }
 
 /// A handle to the store; cheap to clone, safe to share between threads.
@@ -362,7 +375,8 @@ impl Store {
         })?;
         let conn = Connection::open(&path)?;
         // WAL with synchronous=FULL: every committed write survives a crash of the process or
-        // of the machine (https://www.sqlite.org/pragma.html#pragma_synchronous).
+        // of the machine (https://www.sqlite.org/pragma.html#pragma_synchronous); the writes of
+        // `Options::unsynced` resources wait for the next synced one (see `begin`).
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::BadRequest {
@@ -387,10 +401,12 @@ impl Store {
                 leases.written((gvr.key(), ns, name), now);
             }
         }
+        let unsynced = options.unsynced.iter().map(Gvr::key).collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 feed: feed::Feed::new(options.live_buffer),
+                unsynced,
                 options,
                 path,
                 leases: Mutex::new(leases),
@@ -411,15 +427,15 @@ impl Store {
         let due = self.leases().due(Instant::now(), limit);
         let mut deleted = 0;
         for key in due {
+            let Some(gvr) = self.leases().gvr(&key.0) else {
+                continue;
+            };
             let mut conn = self.lock();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self.begin(&mut conn, &gvr)?;
             // Renewed since `due` was taken (the connection's lock orders it after that write)?
             if !self.leases().is_due(&key, Instant::now()) {
                 continue;
             }
-            let Some(gvr) = self.leases().gvr(&key.0) else {
-                continue;
-            };
             let (_, namespace, name) = &key;
             let Some(old) = Self::load(&tx, &gvr, namespace, name)? else {
                 self.leases().forget(&key);
@@ -445,6 +461,19 @@ impl Store {
     /// How many stored objects hold a TTL lease.
     pub fn leased(&self) -> usize {
         self.leases().len()
+    }
+
+    /// Begins a write transaction on `gvr`'s objects, synced on commit unless the resource
+    /// is one of [`Options::unsynced`]. (`PRAGMA synchronous` cannot change inside a
+    /// transaction, so it is set for each one.)
+    fn begin<'c>(&self, conn: &'c mut Connection, gvr: &Gvr) -> Result<rusqlite::Transaction<'c>> {
+        let sync = if self.inner.unsynced.contains(&gvr.key()) {
+            "NORMAL"
+        } else {
+            "FULL"
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -652,7 +681,7 @@ impl Store {
         }
 
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin(&mut conn, gvr)?;
         if Self::load(&tx, gvr, namespace, &name)?.is_some() {
             return Err(StoreError::AlreadyExists {
                 resource: gvr.qualified(),
@@ -702,7 +731,7 @@ impl Store {
         f: impl FnOnce(Value) -> Result<Value>,
     ) -> Result<Value> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin(&mut conn, gvr)?;
         let old = Self::load(&tx, gvr, namespace, name)?.ok_or_else(|| StoreError::NotFound {
             resource: gvr.qualified(),
             name: name.to_string(),
@@ -807,7 +836,7 @@ impl Store {
         opts: &DeleteOptions,
     ) -> Result<DeleteOutcome> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin(&mut conn, gvr)?;
         let old = Self::load(&tx, gvr, namespace, name)?.ok_or_else(|| StoreError::NotFound {
             resource: gvr.qualified(),
             name: name.to_string(),

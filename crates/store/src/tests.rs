@@ -899,3 +899,70 @@ fn writes_after_lists_later_writes_in_order_until_compacted() {
     assert_eq!(s.writes_after(after).unwrap(), None);
     assert_eq!(s.writes_after(head).unwrap(), Some((head, vec![])));
 }
+
+#[test]
+fn writes_of_unsynced_resources_commit_without_a_disk_sync_and_others_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = Gvr::new("", "v1", "events");
+    let options = || Options {
+        unsynced: vec![events.clone()],
+        ..Default::default()
+    };
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    // SQLite's `PRAGMA synchronous`: 1 is NORMAL (the WAL is not synced on commit), 2 FULL.
+    let level = |s: &Store| {
+        s.lock()
+            .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                       "reason": "Started"});
+    store.create(&events, "default", event, &w()).unwrap();
+    assert_eq!(level(&store), 1, "an event is committed without a sync");
+    store
+        .create(&pods(), "default", pod("a", json!({})), &w())
+        .unwrap();
+    assert_eq!(level(&store), 2, "a pod is committed with one");
+    store
+        .guaranteed_update(&events, "default", "e", &w(), |mut e| {
+            e["reason"] = "Killing".into();
+            Ok(e)
+        })
+        .unwrap();
+    assert_eq!(level(&store), 1, "an event's update too");
+    store
+        .guaranteed_update(&pods(), "default", "a", &w(), |mut p| {
+            p["metadata"]["labels"] = json!({"x": "y"});
+            Ok(p)
+        })
+        .unwrap();
+    assert_eq!(level(&store), 2);
+    store
+        .delete(&events, "default", "e", &DeleteOptions::default())
+        .unwrap();
+    assert_eq!(level(&store), 1, "and its delete");
+    store
+        .create(&events, "default", json!({"metadata": {"name": "f"}}), &w())
+        .unwrap();
+    drop(store);
+    // Both kinds of writes are in the store when it is opened again.
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    assert_eq!(
+        store.get(&events, "default", "f").unwrap()["metadata"]["name"],
+        "f"
+    );
+    assert!(matches!(
+        store.get(&events, "default", "e"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.get(&pods(), "default", "a").unwrap()["metadata"]["labels"]["x"],
+        "y"
+    );
+    // Without the option, events are synced like everything else.
+    let (_d, plain) = open();
+    plain
+        .create(&events, "default", json!({"metadata": {"name": "g"}}), &w())
+        .unwrap();
+    assert_eq!(level(&plain), 2);
+}
