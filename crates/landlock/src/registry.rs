@@ -68,6 +68,25 @@ pub fn parse_policy(text: &str, file: &Path, source_dir: &Path) -> Result<Policy
     Ok(policy)
 }
 
+/// Replaces `path` with `data` through a uniquely named temporary file in its directory and
+/// a rename, so a reader (admission, a container start) sees the old or the new file whole,
+/// even when the writer dies half-way. Mode 0644, as `std::fs::write` creates them.
+fn replace(path: &Path, data: &[u8]) -> Result<(), LandlockError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| LandlockError::io(dir, e))?;
+    tmp.write_all(data)
+        .map_err(|e| LandlockError::io(tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| LandlockError::io(path, e.error))?;
+    Ok(())
+}
+
 fn hex(name: &str) -> String {
     name.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -97,10 +116,26 @@ impl Registry {
     }
 
     fn write_profiles(&self, p: &BTreeMap<String, String>) -> Result<(), LandlockError> {
-        let path = self.profiles_path();
-        let tmp = self.dir.join(".profiles.tmp");
-        std::fs::write(&tmp, host::render_profiles(p)).map_err(|e| LandlockError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| LandlockError::io(&path, e))
+        replace(&self.profiles_path(), host::render_profiles(p).as_bytes())
+    }
+
+    /// Takes the registry's writer lock, held until the returned file is dropped.
+    ///
+    /// A load or an unload reads `profiles`, changes it and replaces it. Two at once (the
+    /// node agent's profile operator and `armorlet apparmor load`, or two of those) would
+    /// otherwise each write their own view and one change would be lost: a profile left on
+    /// disk that admission does not see, or an unloaded one still listed. An advisory
+    /// `flock`, so it works between processes and is released when a holder dies.
+    fn lock(&self) -> Result<std::fs::File, LandlockError> {
+        let path = self.dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LandlockError::io(&path, e))?;
+        file.lock().map_err(|e| LandlockError::io(&path, e))?;
+        Ok(file)
     }
 
     /// Parses `file`, checks every top-level profile is enforceable (exactly,
@@ -153,6 +188,7 @@ impl Registry {
                 approximations: t.approximations,
             });
         }
+        let _lock = self.lock()?;
         let mut index = self.profiles()?;
         for (profile, l) in policy.profiles.iter().zip(&loaded) {
             let stored = Stored {
@@ -164,7 +200,7 @@ impl Registry {
             let path = self.entry_path(&l.name);
             let json =
                 serde_json::to_vec(&stored).map_err(|e| LandlockError::Plan(e.to_string()))?;
-            std::fs::write(&path, json).map_err(|e| LandlockError::io(&path, e))?;
+            replace(&path, &json)?;
             let mode = match profile.mode() {
                 armorlet_apparmor::ast::ProfileMode::Complain => "complain",
                 armorlet_apparmor::ast::ProfileMode::Kill => "kill",
@@ -183,6 +219,7 @@ impl Registry {
 
     /// Removes a profile; `false` when it was not loaded.
     pub fn unload(&self, name: &str) -> Result<bool, LandlockError> {
+        let _lock = self.lock()?;
         let mut index = self.profiles()?;
         if index.remove(name).is_none() {
             return Ok(false);
@@ -214,5 +251,63 @@ impl Registry {
             .find(|p| p.name == name)
             .ok_or_else(|| LandlockError::NotLoaded(name.into()))?;
         translate(profile, approximate || stored.approximate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads and unloads from many threads at once, each through its own `Registry` (as
+    /// separate processes would open it): no change is lost and every file stays whole.
+    #[test]
+    fn concurrent_loads_and_unloads_lose_no_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("apparmor");
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let root = root.clone();
+                let source_dir = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let registry = Registry::open(&root).expect("open");
+                    for i in 0..12 {
+                        let text = format!("profile p{t}-{i} {{\n  /tmp/** r,\n}}\n");
+                        let file = source_dir.join(format!("p{t}-{i}"));
+                        registry
+                            .load_text(&text, &file, &source_dir, false)
+                            .expect("load");
+                        // Every third profile is unloaded again.
+                        if i % 3 == 0 {
+                            assert!(registry.unload(&format!("p{t}-{i}")).expect("unload"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let registry = Registry::open(&root).expect("open");
+        let profiles = registry.profiles().expect("profiles");
+        let expected: BTreeMap<String, String> = (0..8)
+            .flat_map(|t| (0..12).filter(|i| i % 3 != 0).map(move |i| (t, i)))
+            .map(|(t, i)| (format!("p{t}-{i}"), "enforce".to_string()))
+            .collect();
+        assert_eq!(profiles, expected);
+        for name in expected.keys() {
+            registry.translation(name, false).expect("translation");
+        }
+        // The unloaded ones are gone from the policy directory too; no temporary file is left.
+        let left: Vec<String> = std::fs::read_dir(root.join("policy"))
+            .expect("policy dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), expected.len(), "{left:?}");
+        let hidden: Vec<String> = std::fs::read_dir(&root)
+            .expect("registry dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tmp"))
+            .collect();
+        assert!(hidden.is_empty(), "{hidden:?}");
     }
 }

@@ -275,7 +275,16 @@ impl Cni {
         };
         let path = self.cache_path(pod_uid);
         let text = serde_json::to_vec_pretty(&entry).expect("cache entry serializes");
-        std::fs::write(&path, text).map_err(io_err(&path))?;
+        // Replaced whole through a temporary file and a rename: a torn entry (an agent killed
+        // while writing it) would make every later DEL of the pod fail to parse it, and its
+        // veth, address and hostPort rules would stay. Mode 0600, as libcni's cache.
+        let dir = self.cache_dir();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
+        tmp.write_all(&text).map_err(io_err(tmp.path()))?;
+        tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
         crate::sysctl::enable_pod_routing(&self.config.bridge)
             .map_err(io_err(Path::new("/proc/sys/net/ipv4")))?;
         Ok(network)

@@ -259,5 +259,15 @@ fn a_second_add_of_one_pod_replaces_the_first() {
     assert_eq!(reservations(&cni), [second.ip.to_string()], "one address");
     assert!(first.ip.octets()[..3] == [10, 251, 5]);
     assert!(ns.ping(second.gateway.unwrap()), "the pod reaches the node");
+    // The cache holds the one entry, whole, and no temporary file of its writes.
+    let cache: Vec<String> = std::fs::read_dir(cni.cache_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cache, ["pod-again.json"]);
+    assert_eq!(
+        cni.cached("pod-again").unwrap().map(|n| n.ip),
+        Some(second.ip)
+    );
     cni.teardown_all().unwrap();
 }
