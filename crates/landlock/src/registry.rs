@@ -134,7 +134,8 @@ impl Registry {
             .write(true)
             .open(&path)
             .map_err(|e| LandlockError::io(&path, e))?;
-        file.lock().map_err(|e| LandlockError::io(&path, e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| LandlockError::io(&path, e.into()))?;
         Ok(file)
     }
 
