@@ -23,8 +23,11 @@ pub mod up;
 /// keep-alive. With 10 s, armorlet's few tasks a second when idle kept every thread of the
 /// burst forever (11 threads became 82 after a churn of 450 pods, never shrinking; RSS 26 →
 /// 105 MiB); with 1 s the pool shrinks back to what the trickle needs.
+///
+/// Its threads share two malloc arenas ([`memory::limit_arenas`]).
 pub fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
+    memory::limit_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
