@@ -10,19 +10,23 @@
 
 use std::time::Duration;
 
-/// The malloc arenas the long-running commands' threads share (see [`limit_arenas`]).
-const ARENAS: i32 = 2;
-
-/// Caps glibc's malloc arenas at [`ARENAS`] unless `MALLOC_ARENA_MAX` is set (the operator's
-/// choice wins).
+/// Caps glibc's malloc arenas at one per core, at least 2 (as many as the async runtime's
+/// workers), unless `MALLOC_ARENA_MAX` is set (the operator's choice wins).
 ///
 /// glibc gives a thread that meets a locked arena a new one, up to 8 per core, and each arena
 /// keeps its own high-water mark: with the blocking pool's dozens of threads during a pod
-/// churn (60 s, about 100 pods in flight, some 1,000 pods), `armorlet up` used all 16 arenas of
-/// a 2-core machine and its RSS climbed for the whole run, 112 → 130 MiB in the second half
-/// alone and 146 MiB in another run; with 2 arenas it stayed at 66–67 MiB from the first
-/// quarter on, with the same pod rate and the same API latencies under 1,000 requests/s
-/// (`tests/load.rs`). Each thread's tcache still serves most small allocations without a lock.
+/// churn (60 s, about 100 pods in flight, some 1,000 pods; `tests/load.rs`), `armorlet up` used
+/// all 16 arenas of a 2-core machine and its RSS climbed for the whole run, 112 → 130 MiB in
+/// the second half alone and 146 MiB in another run. Measured on 2 cores:
+/// - 2 arenas: 64–74 MiB from the first quarter on (+1 to +7 MiB over the second half); with
+///   110 pods running 43.7 MiB
+///   instead of 51.0 (`scripts/bench`). The cost: 4 clients' concurrent gets and patches
+///   (`cargo bench --bench node -- --only api`) 1,807–1,932 requests/s against 1,979–2,141
+///   with 16 arenas; single-request latencies and the pod rate of the churn unchanged.
+/// - 4 arenas: 1,950–2,082 requests/s, but the churn's RSS 80 → 85 MiB, still climbing.
+///
+/// Memory that stays flat under churn is worth the tenth of peak API throughput; each thread's
+/// tcache still serves most small allocations without taking an arena's lock.
 pub fn limit_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
@@ -30,7 +34,7 @@ pub fn limit_arenas() {
     // SAFETY: mallopt only sets a parameter of the allocator under its own lock; M_ARENA_MAX
     // limits the arenas created from now on (mallopt(3)).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENAS) } != 1 {
+    if unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas()) } != 1 {
         tracing::warn!("cannot limit malloc's arenas; continuing with glibc's default");
     }
 }
@@ -48,6 +52,13 @@ fn cpu_time() -> Duration {
         t.tv_sec.max(0) as u64,
         t.tv_nsec.clamp(0, 999_999_999) as u32,
     )
+}
+
+/// One arena per core, at least 2.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn arenas() -> i32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    i32::try_from(cores).unwrap_or(i32::MAX).max(2)
 }
 
 /// Returns the free pages of every malloc arena to the kernel.

@@ -24,7 +24,7 @@ pub mod up;
 /// burst forever (11 threads became 82 after a churn of 450 pods, never shrinking; RSS 26 →
 /// 105 MiB); with 1 s the pool shrinks back to what the trickle needs.
 ///
-/// Its threads share two malloc arenas ([`memory::limit_arenas`]).
+/// Its threads share one malloc arena per core ([`memory::limit_arenas`]).
 pub fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
     memory::limit_arenas();
