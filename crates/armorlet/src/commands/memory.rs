@@ -19,8 +19,7 @@ use std::time::Duration;
 /// all 16 arenas of a 2-core machine and its RSS climbed for the whole run, 112 → 130 MiB in
 /// the second half alone and 146 MiB in another run. Measured on 2 cores:
 /// - 2 arenas: 64–74 MiB from the first quarter on (+1 to +7 MiB over the second half); with
-///   110 pods running 43.7 MiB
-///   instead of 51.0 (`scripts/bench`). The cost: 4 clients' concurrent gets and patches
+///   110 pods running 43.7 MiB instead of 51.0 (`scripts/bench`). The cost: 4 clients' concurrent gets and patches
 ///   (`cargo bench --bench node -- --only api`) 1,807–1,932 requests/s against 1,979–2,141
 ///   with 16 arenas; single-request latencies and the pod rate of the churn unchanged.
 /// - 4 arenas: 1,950–2,082 requests/s, but the churn's RSS 80 → 85 MiB, still climbing.
